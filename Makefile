@@ -1,0 +1,59 @@
+# orderfleet: the two commands of the quick start, and a few more.
+#
+#   make demo    the whole pipeline on the embedded broker, with a summary
+#   make test    every test (unit, integration)
+#
+# Both install what a fresh Debian/Ubuntu machine lacks, configure and build
+# first. The real build is CMake's, in build/; this file only drives it.
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_ARGS ?=
+
+.PHONY: all deps build demo test test-unit test-integration test-asan format clean help
+
+all: build
+
+help:
+	@echo "make demo              run the pipeline on the embedded broker and show the result"
+	@echo "make test              build and run every test (ctest labels unit, integration)"
+	@echo "make test-unit         only the unit tests"
+	@echo "make test-integration  only the integration tests"
+	@echo "make test-asan         unit and integration tests built with ASan+UBSan"
+	@echo "make build             configure and build into $(BUILD)/ (programs in $(BUILD)/bin)"
+	@echo "make deps              install missing build packages (apt-get)"
+	@echo "make format            clang-format every source file"
+	@echo "make clean             remove build trees"
+
+deps:
+	@deploy/install-deps.sh
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	deploy/demo.sh $(BUILD)/bin
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test-unit: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
+
+test-integration: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L integration
+
+test-asan: deps
+	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DORDERFLEET_SANITIZE=ON $(CMAKE_ARGS)
+	cmake --build $(BUILD_ASAN) -j $(JOBS)
+	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)

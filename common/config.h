@@ -1,0 +1,111 @@
+/* config: the fleet's settings, from built-in defaults, a libconfig file,
+ * ORDERFLEET_* environment variables and command-line flags, in that order of
+ * increasing precedence (DESIGN.md §6).
+ *
+ * Every setting lives in one table (config.c): its path ("worker.group"), its
+ * type and bounds, its default and a line of help. The environment variable is
+ * derived from the path: "worker.group" -> ORDERFLEET_WORKER_GROUP.
+ *
+ * The `kafka` group is different: any key in it is a librdkafka property, with
+ * '_' standing for '.' (libconfig names cannot hold dots), so
+ * `kafka.bootstrap_servers` is `bootstrap.servers` and the environment
+ * variable ORDERFLEET_KAFKA_BOOTSTRAP_SERVERS sets it too. Kafka properties are
+ * checked against librdkafka at load time, so a typo is a config error with
+ * its file and line, reported before anything touches Kafka. */
+#ifndef ORDERFLEET_CONFIG_H
+#define ORDERFLEET_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include <librdkafka/rdkafka.h>
+
+#define CONFIG_OK 0
+#define CONFIG_ERR -1
+
+/* sysexits.h's EX_CONFIG: the exit status of every program on bad config. */
+#define EXIT_CONFIG 78
+
+/* One librdkafka property and where its value came from ("worker.cfg:12",
+ * "ORDERFLEET_KAFKA_ACKS", "flag -X"), for error messages. */
+typedef struct config_kafka_prop {
+    char *name;   /* librdkafka name, dotted */
+    char *value;
+    char *origin;
+} config_kafka_prop;
+
+/* Every string is owned by the config and freed by config_free(). */
+typedef struct of_config {
+    /* topics (DESIGN §3) */
+    char *topic_orders;
+    char *topic_completed;
+    char *topic_replies;
+    char *topic_retry;
+    char *topic_dlq;
+    int orders_partitions; /* partitions of the orders topic where we create it */
+
+    /* worker */
+    char *worker_group;
+    char *worker_id;        /* default: <hostname>-<pid> */
+    int worker_concurrency; /* orders in flight per worker */
+    char *worker_guarantee; /* "at_least_once" | "exactly_once" */
+    int worker_drain_timeout_ms;
+    int worker_commit_interval_ms;
+
+    /* built-in handler */
+    int handler_latency_ms;
+    double handler_failure_rate;
+
+    /* transient-failure retries */
+    int retry_max_attempts;
+    int retry_base_ms;
+    int retry_cap_ms;
+
+    /* gateway and health endpoints (used by the programs that serve HTTP) */
+    char *gateway_listen;
+    int gateway_wait_ms;
+    char *metrics_listen;
+
+    /* logging */
+    char *log_level;
+
+    /* kafka pass-through, in the order applied (later entries win) */
+    config_kafka_prop *kafka;
+    size_t kafka_count;
+
+    /* the file loaded, if any (owned) */
+    char *source_file;
+} of_config;
+
+/* A setting given on the command line: path is a table path ("worker.group")
+ * or "kafka.<librdkafka property>"; origin names the flag for errors. The
+ * strings are borrowed from the caller for the duration of config_load(). */
+typedef struct config_override {
+    const char *path;
+    const char *value;
+    const char *origin;
+} config_override;
+
+/* Loads the whole configuration into cfg: defaults, then the file at path
+ * (NULL for none), then the environment, then the overrides in order. On
+ * error returns CONFIG_ERR with a message in errstr that names the file and
+ * line (or variable, or flag), the setting and what is wrong; cfg is then
+ * left freed. On success the caller owns cfg and frees it with config_free(). */
+int config_load(of_config *cfg, const char *path, const config_override *overrides,
+                size_t override_count, char *errstr, size_t errsize);
+
+void config_free(of_config *cfg);
+
+/* The value of librdkafka property name as configured, or NULL. */
+const char *config_kafka_get(const of_config *cfg, const char *name);
+
+/* Applies every kafka property of cfg to conf. Returns CONFIG_ERR with the
+ * offending property and its origin in errstr. conf stays the caller's. */
+int config_apply_kafka(const of_config *cfg, rd_kafka_conf_t *conf, char *errstr,
+                       size_t errsize);
+
+/* Writes the table of settings (path, env variable, default, help) to f: the
+ * body of each program's `--help-config`. */
+void config_print_settings(FILE *f);
+
+#endif

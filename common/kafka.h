@@ -1,0 +1,41 @@
+/* kafka: client configuration shared by every program.
+ *
+ * A program states its own defaults (idempotence for producers, manual
+ * commits for workers, ...), the user's properties from config and -X are
+ * applied over them, and last come the properties the program cannot work
+ * without, which nobody may override. librdkafka's logs are routed into our
+ * logfmt lines. */
+#ifndef ORDERFLEET_KAFKA_H
+#define ORDERFLEET_KAFKA_H
+
+#include <stddef.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/config.h"
+
+#define KAFKA_OK 0
+#define KAFKA_ERR -1
+
+/* Builds a configuration: defaults, then cfg's kafka properties, then
+ * enforced. defaults and enforced are NULL-terminated name/value arrays
+ * ({"acks", "all", NULL}) or NULL. Returns NULL with the failing property in
+ * errstr. The caller owns the conf until it hands it to rd_kafka_new(). */
+rd_kafka_conf_t *kafka_conf_new(const of_config *cfg, const char *const *defaults,
+                                const char *const *enforced, char *errstr, size_t errsize);
+
+/* Sets one property, formatting the error as "name=value: reason". */
+int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+                   size_t errsize);
+
+/* Creates a client of the given type from conf, which it takes over even on
+ * failure. Returns NULL with librdkafka's reason in errstr. */
+rd_kafka_t *kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr,
+                      size_t errsize);
+
+/* Waits until the cluster answers a metadata request for topic (NULL: any),
+ * up to timeout_ms. Returns KAFKA_OK or KAFKA_ERR with the reason in errstr. */
+int kafka_wait_metadata(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr,
+                        size_t errsize);
+
+#endif

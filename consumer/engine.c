@@ -1,0 +1,630 @@
+#define _POSIX_C_SOURCE 200809L
+#include "consumer/engine.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cli.h"
+#include "common/headers.h"
+#include "common/ids.h"
+#include "common/kafka.h"
+#include "common/logfmt.h"
+#include "common/order_codec.h"
+#include "common/timeutil.h"
+#include "consumer/backoff.h"
+#include "consumer/offsets.h"
+
+#define STATS_LOG_INTERVAL_MS 10000
+
+/* One assigned input partition. gen tells a partition assigned again apart
+ * from its earlier assignment, so a late delivery report for work of the
+ * earlier one cannot mark offsets of the new one. */
+typedef struct part {
+    char *topic; /* owned */
+    int32_t partition;
+    uint64_t gen;
+    offtrack track;
+    int64_t committed; /* last offset committed (or being committed); -1: none */
+} part;
+
+/* One consumed record and everything it produced. It holds the consumed
+ * message (and so its key, value and headers) until the last record it
+ * produced is acknowledged, so that a failed publish can still send the
+ * original bytes to the dead-letter topic. pending counts the records in
+ * flight plus one reference held while the record is being processed. */
+typedef struct job {
+    rd_kafka_message_t *in; /* owned */
+    uint64_t gen;
+    int pending;
+    int dead_lettered; /* a DLQ record was sent for it */
+    int lost;          /* a record it needed could not be published */
+} job;
+
+struct engine {
+    const of_config *cfg; /* borrowed */
+    const handler *h;     /* borrowed */
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    char source[192]; /* ce_source: /orderfleet/order-worker/<worker id> */
+
+    part *parts; /* the current assignment */
+    size_t nparts, capparts;
+    uint64_t next_gen;
+
+    size_t jobs;  /* jobs alive (consumed and not yet released) */
+    int stopping; /* shutting down: in-flight work was drained already */
+    int closing;  /* producer purged: purged deliveries are expected */
+    int exit_status;
+    uint64_t rng; /* splitmix64 state, for backoff jitter */
+    engine_stats stats;
+};
+
+/* ---- partitions ------------------------------------------------------- */
+
+/* Linear search: a worker owns tens of partitions, and this runs once per
+ * record, next to a protobuf decode that costs far more. */
+static part *part_find(engine *e, const char *topic, int32_t partition) {
+    for (size_t i = 0; i < e->nparts; i++)
+        if (e->parts[i].partition == partition && strcmp(e->parts[i].topic, topic) == 0)
+            return &e->parts[i];
+    return NULL;
+}
+
+static int part_add(engine *e, const char *topic, int32_t partition) {
+    if (part_find(e, topic, partition)) return 0;
+    if (e->nparts == e->capparts) {
+        size_t cap = e->capparts ? e->capparts * 2 : 16;
+        part *p = realloc(e->parts, cap * sizeof(*p));
+        if (!p) return -1;
+        e->parts = p;
+        e->capparts = cap;
+    }
+    part *p = &e->parts[e->nparts];
+    if (!(p->topic = strdup(topic))) return -1;
+    p->partition = partition;
+    p->gen = ++e->next_gen;
+    p->committed = -1;
+    offtrack_init(&p->track);
+    e->nparts++;
+    return 0;
+}
+
+static void part_remove(engine *e, const char *topic, int32_t partition) {
+    part *p = part_find(e, topic, partition);
+    if (!p) return;
+    free(p->topic);
+    offtrack_free(&p->track);
+    *p = e->parts[--e->nparts];
+}
+
+/* ---- completion of work ----------------------------------------------- */
+
+/* Drops one reference to a job. The last one marks its input offset done,
+ * unless the job lost a record, in which case the offset stays undone (and so
+ * uncommitted) and the record is processed again after a restart. */
+static void job_release(engine *e, job *j) {
+    if (--j->pending > 0) return;
+    rd_kafka_message_t *in = j->in;
+    if (!j->lost) {
+        part *p = part_find(e, rd_kafka_topic_name(in->rkt), in->partition);
+        if (p && p->gen == j->gen && offtrack_done(&p->track, in->offset) != OFFTRACK_OK)
+            log_error("offset bookkeeping out of step", "topic=%s partition=%" PRId32
+                      " offset=%" PRId64, p->topic, p->partition, in->offset);
+    }
+    rd_kafka_message_destroy(in);
+    free(j);
+    e->jobs--;
+}
+
+/* ---- publishing ------------------------------------------------------- */
+
+/* Produces one record on behalf of job j, waiting out a full local queue
+ * (backpressure: poll, which serves delivery reports and so frees room,
+ * then try again). Takes over hdrs and, with RD_KAFKA_MSG_F_FREE, value,
+ * whatever the outcome. Returns the error of a failed enqueue. */
+static rd_kafka_resp_err_t publish(engine *e, job *j, const char *topic, const void *key,
+                                   size_t keylen, void *value, size_t len, int msgflags,
+                                   rd_kafka_headers_t *hdrs) {
+    rd_kafka_resp_err_t err;
+    for (;;) {
+        err = rd_kafka_producev(e->producer, RD_KAFKA_V_TOPIC(topic),
+                                RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_VALUE(value, len),
+                                RD_KAFKA_V_MSGFLAGS(msgflags), RD_KAFKA_V_HEADERS(hdrs),
+                                RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
+        rd_kafka_poll(e->producer, 100);
+    }
+    if (err) { /* on failure producev owns neither headers nor value */
+        rd_kafka_headers_destroy(hdrs);
+        if (msgflags & RD_KAFKA_MSG_F_FREE) free(value);
+        return err;
+    }
+    j->pending++;
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* Sends the job's input record, unchanged (key, value and headers), to the
+ * dead-letter topic, with headers that say what went wrong and where the
+ * record came from. Returns the enqueue error, if any. */
+static rd_kafka_resp_err_t dead_letter(engine *e, job *j, const char *error_class,
+                                       const char *error, unsigned attempts) {
+    const rd_kafka_message_t *in = j->in;
+    rd_kafka_headers_t *orig = NULL, *hdrs;
+    if (rd_kafka_message_headers(in, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        hdrs = rd_kafka_headers_copy(orig);
+    else
+        hdrs = rd_kafka_headers_new(8);
+    hdr_add_str(hdrs, HDR_ERROR_CLASS, error_class);
+    hdr_add_str(hdrs, HDR_ERROR, error);
+    hdr_add_str(hdrs, HDR_ORIGINAL_TOPIC, rd_kafka_topic_name(in->rkt));
+    hdr_add_i64(hdrs, HDR_ORIGINAL_PARTITION, in->partition);
+    hdr_add_i64(hdrs, HDR_ORIGINAL_OFFSET, in->offset);
+    if (attempts > 0) hdr_add_i64(hdrs, HDR_ATTEMPT, attempts);
+
+    log_warn("record dead-lettered", "class=%s error=%s topic=%s partition=%" PRId32
+             " offset=%" PRId64, error_class, error, rd_kafka_topic_name(in->rkt),
+             in->partition, in->offset);
+    j->dead_lettered = 1;
+    rd_kafka_resp_err_t err = publish(e, j, e->cfg->topic_dlq, in->key, in->key_len,
+                                      in->payload, in->len, RD_KAFKA_MSG_F_COPY, hdrs);
+    if (!err) e->stats.dead_lettered++;
+    return err;
+}
+
+/* A record of job j could not be published. The input record goes to the
+ * dead-letter topic instead (class "publish"); if that too fails, the job is
+ * lost: its offset is never marked done, and the worker stops so that the
+ * record is processed again after a restart rather than skipped. */
+static void publish_failed(engine *e, job *j, const char *topic, rd_kafka_resp_err_t err) {
+    e->stats.publish_errors++;
+    log_error("publish failed", "topic=%s partition=%" PRId32 " offset=%" PRId64 " error=%s",
+              topic, j->in->partition, j->in->offset, rd_kafka_err2str(err));
+    if (!j->dead_lettered && strcmp(topic, e->cfg->topic_dlq) != 0) {
+        char why[256];
+        snprintf(why, sizeof(why), "publishing to %s failed: %s", topic, rd_kafka_err2str(err));
+        if (dead_letter(e, j, "publish", why, 0) == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    }
+    j->lost = 1;
+    if (!e->exit_status) {
+        log_error("record can be neither answered nor dead-lettered; stopping",
+                  "topic=%s partition=%" PRId32 " offset=%" PRId64,
+                  rd_kafka_topic_name(j->in->rkt), j->in->partition, j->in->offset);
+        e->exit_status = EXIT_TEMPFAIL;
+    }
+}
+
+/* Delivery report: served by rd_kafka_poll() on the producer. */
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    engine *e = opaque;
+    job *j = m->_private;
+    (void)rk;
+    if (m->err) {
+        if (e->closing && (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                           m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT))
+            j->lost = 1; /* shutting down past the drain deadline: redo after restart */
+        else
+            publish_failed(e, j, rd_kafka_topic_name(m->rkt), m->err);
+    }
+    job_release(e, j);
+}
+
+static rd_kafka_resp_err_t publish_outcome(engine *e, job *j, const order_placed_t *order,
+                                           Orderfleet__V1__OrderStatus status,
+                                           const handler_result *res, unsigned attempts) {
+    order_completed_t out = ORDERFLEET__V1__ORDER_COMPLETED__INIT;
+    out.order_id = order->order_id;
+    out.status = status;
+    out.reason = status == ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FULFILLED ? "" : (char *)res->reason;
+    if (status == ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FULFILLED) {
+        out.subtotal = res->subtotal;
+        out.tax = res->tax;
+        out.shipping = res->shipping;
+        out.total = res->total;
+    }
+    out.currency = order->currency;
+    out.placed_at_ms = order->placed_at_ms;
+    out.completed_at_ms = time_now_ms();
+    out.worker_id = e->cfg->worker_id;
+    out.attempts = attempts;
+
+    size_t len;
+    void *value = codec_completed_encode(&out, &len);
+    if (!value) return RD_KAFKA_RESP_ERR__FAIL;
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(10);
+    ce_add(hdrs, CE_TYPE_ORDER_COMPLETED, e->source, order->order_id, out.completed_at_ms);
+    rd_kafka_headers_t *in_hdrs;
+    if (rd_kafka_message_headers(j->in, &in_hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        hdr_copy_trace(in_hdrs, hdrs);
+
+    rd_kafka_resp_err_t err = publish(e, j, e->cfg->topic_completed, order->order_id,
+                                      strlen(order->order_id), value, len,
+                                      RD_KAFKA_MSG_F_FREE, hdrs);
+    if (!err) {
+        if (status == ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FULFILLED) e->stats.fulfilled++;
+        else if (status == ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_REJECTED) e->stats.rejected++;
+        else e->stats.failed++;
+    }
+    return err;
+}
+
+/* ---- processing ------------------------------------------------------- */
+
+static double engine_random(engine *e) {
+    uint64_t z = (e->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return (double)(z >> 11) / (double)(1ULL << 53);
+}
+
+/* Waits out a retry backoff while serving delivery reports, so that the
+ * outcomes of earlier orders keep being acknowledged meanwhile. */
+static void backoff_wait(engine *e, unsigned attempt) {
+    int64_t delay = backoff_delay_ms(e->cfg->retry_base_ms, e->cfg->retry_cap_ms, attempt,
+                                     engine_random(e));
+    int64_t until = time_mono_ms() + delay;
+    for (int64_t left = delay; left > 0; left = until - time_mono_ms())
+        rd_kafka_poll(e->producer, left > 50 ? 50 : (int)left);
+}
+
+/* Processes one consumed record: decode, identify, let the handler decide
+ * (retrying transient failures with backoff up to retry.max_attempts), then
+ * publish the outcome, and dead-letter what cannot be processed. */
+static void process(engine *e, job *j) {
+    const rd_kafka_message_t *in = j->in;
+    char errstr[256];
+    rd_kafka_resp_err_t err;
+
+    order_placed_t *order = codec_placed_decode(in->payload, in->len, errstr, sizeof(errstr));
+    if (!order) {
+        if ((err = dead_letter(e, j, "decode", errstr, 0)))
+            publish_failed(e, j, e->cfg->topic_dlq, err);
+        return;
+    }
+    if (order->order_id[0] == '\0') {
+        if ((err = dead_letter(e, j, "validation",
+                               "orderId is missing: the record cannot be identified", 0)))
+            publish_failed(e, j, e->cfg->topic_dlq, err);
+        codec_placed_free(order);
+        return;
+    }
+
+    handler_result res;
+    unsigned attempt = 1;
+    for (;; attempt++) {
+        memset(&res, 0, sizeof(res));
+        e->h->handle(e->h->state, order, attempt, &res);
+        if (res.verdict != HANDLER_TRANSIENT || attempt >= (unsigned)e->cfg->retry_max_attempts)
+            break;
+        e->stats.retries++;
+        log_debug("transient failure, retrying", "order_id=%s attempt=%u reason=%s",
+                  order->order_id, attempt, res.reason);
+        backoff_wait(e, attempt);
+    }
+
+    Orderfleet__V1__OrderStatus status;
+    switch (res.verdict) {
+    case HANDLER_FULFILLED: status = ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FULFILLED; break;
+    case HANDLER_REJECTED: status = ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_REJECTED; break;
+    default: {
+        /* Out of attempts: the order goes to the DLQ for a person to look
+         * at, and its requester still gets an answer: FAILED. */
+        char reason[HANDLER_REASON_MAX];
+        snprintf(reason, sizeof(reason), "gave up after %u attempts: %.200s", attempt,
+                 res.verdict == HANDLER_TRANSIENT ? res.reason : "the handler gave no verdict");
+        memcpy(res.reason, reason, sizeof(reason));
+        status = ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FAILED;
+        if ((err = dead_letter(e, j, "exhausted", res.reason, attempt)))
+            publish_failed(e, j, e->cfg->topic_dlq, err);
+    }
+    }
+    if ((err = publish_outcome(e, j, order, status, &res, attempt)))
+        publish_failed(e, j, e->cfg->topic_completed, err);
+    codec_placed_free(order);
+}
+
+/* Takes over m. */
+static void consume(engine *e, rd_kafka_message_t *m) {
+    if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            log_warn("consume error", "topic=%s partition=%" PRId32 " error=%s",
+                     m->rkt ? rd_kafka_topic_name(m->rkt) : "-", m->partition,
+                     rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    part *p = part_find(e, rd_kafka_topic_name(m->rkt), m->partition);
+    if (!p || offtrack_add(&p->track, m->offset) != OFFTRACK_OK) {
+        /* Not ours any more, or an offset we have seen: not our work. */
+        log_warn("record outside the assignment skipped", "topic=%s partition=%" PRId32
+                 " offset=%" PRId64, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    job *j = calloc(1, sizeof(*j));
+    if (!j) { /* leave the offset undone: it is consumed again after a restart */
+        log_error("out of memory", NULL);
+        e->exit_status = EXIT_TEMPFAIL;
+        rd_kafka_message_destroy(m);
+        return;
+    }
+    j->in = m;
+    j->gen = p->gen;
+    j->pending = 1; /* held until process() returns */
+    e->jobs++;
+    e->stats.consumed++;
+    process(e, j);
+    job_release(e, j);
+}
+
+/* ---- offsets ---------------------------------------------------------- */
+
+/* Commits, for each assigned partition (or only those in `only`), the first
+ * offset not yet done, when it moved. Asynchronous in the steady state; the
+ * rebalance and shutdown paths commit synchronously. Failed commits are
+ * retried at the next call (see on_commit). */
+static void commit_done(engine *e, int sync, const rd_kafka_topic_partition_list_t *only) {
+    rd_kafka_topic_partition_list_t *list =
+        rd_kafka_topic_partition_list_new((int)(e->nparts ? e->nparts : 1));
+    for (size_t i = 0; i < e->nparts; i++) {
+        part *p = &e->parts[i];
+        if (only && !rd_kafka_topic_partition_list_find(only, p->topic, p->partition)) continue;
+        int64_t next = offtrack_committable(&p->track);
+        if (next < 0 || next == p->committed) continue;
+        rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset = next;
+        p->committed = next;
+    }
+    if (list->cnt > 0) {
+        rd_kafka_resp_err_t err = rd_kafka_commit(e->consumer, list, !sync);
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+            log_warn("commit failed", "partitions=%d error=%s", list->cnt, rd_kafka_err2str(err));
+        else
+            log_debug("offsets committed", "partitions=%d sync=%d", list->cnt, sync);
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+/* Commit results, served by the consumer's poll. A partition whose commit
+ * failed is marked uncommitted so that the next commit_done() sends it again. */
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *offsets, void *opaque) {
+    engine *e = opaque;
+    (void)rk;
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
+    for (int i = 0; offsets && i < offsets->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &offsets->elems[i];
+        if (!tp->err && !err) continue;
+        part *p = part_find(e, tp->topic, tp->partition);
+        if (p && p->committed == tp->offset) p->committed = -1;
+    }
+    if (err) log_warn("commit failed", "error=%s", rd_kafka_err2str(err));
+}
+
+/* Serves delivery reports until none of the given partitions (all, when NULL)
+ * has work in flight, or the deadline passes. Returns the records still
+ * undone. */
+static size_t drain(engine *e, const rd_kafka_topic_partition_list_t *only, int timeout_ms) {
+    int64_t deadline = time_mono_ms() + timeout_ms;
+    for (;;) {
+        size_t undone = 0;
+        for (size_t i = 0; i < e->nparts; i++)
+            if (!only || rd_kafka_topic_partition_list_find(only, e->parts[i].topic,
+                                                            e->parts[i].partition))
+                undone += offtrack_pending(&e->parts[i].track);
+        if (undone == 0 || time_mono_ms() >= deadline) return undone;
+        rd_kafka_poll(e->producer, 20);
+    }
+}
+
+/* ---- group membership ------------------------------------------------- */
+
+static void log_partitions(const char *msg, const rd_kafka_topic_partition_list_t *parts,
+                           size_t total) {
+    char list[512];
+    size_t n = 0;
+    list[0] = '\0';
+    for (int i = 0; i < parts->cnt && n + 16 < sizeof(list); i++)
+        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%" PRId32, i ? "," : "",
+                              parts->elems[i].partition);
+    log_info(msg, "count=%d partitions=%s assigned=%zu", parts->cnt, list, total);
+}
+
+/* Rebalance: with cooperative-sticky only the partitions that move are
+ * revoked, and the others keep working. A revoked partition's in-flight work
+ * is finished (within worker.drain_timeout_ms) and its offsets committed
+ * before it is released, so its next owner starts exactly where we stopped.
+ * Lost partitions (session timed out: someone else may own them already) are
+ * dropped without committing. */
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    engine *e = opaque;
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    e->stats.rebalances++;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        for (int i = 0; i < parts->cnt; i++)
+            if (part_add(e, parts->elems[i].topic, parts->elems[i].partition) != 0) {
+                log_error("out of memory", NULL);
+                e->exit_status = EXIT_TEMPFAIL;
+            }
+        if (cooperative)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            aerr = rd_kafka_assign(rk, parts);
+        log_partitions("partitions assigned", parts, e->nparts);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        if (rd_kafka_assignment_lost(rk)) {
+            log_warn("partitions lost; dropping their work uncommitted", "count=%d", parts->cnt);
+        } else {
+            size_t undone = drain(e, parts, e->stopping ? 0 : e->cfg->worker_drain_timeout_ms);
+            if (undone && !e->stopping)
+                log_warn("drain deadline passed; work left to the next owner", "undone=%zu",
+                         undone);
+            commit_done(e, 1, parts);
+        }
+        for (int i = 0; i < parts->cnt; i++)
+            part_remove(e, parts->elems[i].topic, parts->elems[i].partition);
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            aerr = rd_kafka_assign(rk, NULL);
+        log_partitions("partitions revoked", parts, e->nparts);
+    } else {
+        log_error("rebalance failed", "error=%s", rd_kafka_err2str(err));
+        aerr = rd_kafka_assign(rk, NULL);
+    }
+    if (error) {
+        log_error("assignment change failed", "error=%s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (aerr) {
+        log_error("assignment change failed", "error=%s", rd_kafka_err2str(aerr));
+    }
+}
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    engine *e = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof(why));
+        log_error("fatal Kafka client error", "client=%s error=%s reason=%s", rd_kafka_name(rk),
+                  rd_kafka_err2name(orig), why);
+        e->exit_status = EXIT_SOFTWARE;
+        return;
+    }
+    log_warn("Kafka client error", "client=%s error=%s reason=%s", rd_kafka_name(rk),
+             rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+engine *engine_new(const of_config *cfg, const handler *h, char *errstr, size_t errsize) {
+    engine *e = calloc(1, sizeof(*e));
+    rd_kafka_conf_t *conf = NULL;
+    rd_kafka_topic_partition_list_t *topics = NULL;
+    if (!e) {
+        snprintf(errstr, errsize, "out of memory");
+        return NULL;
+    }
+    e->cfg = cfg;
+    e->h = h;
+    snprintf(e->source, sizeof(e->source), "/orderfleet/order-worker/%s", cfg->worker_id);
+    id_random_bytes(&e->rng, sizeof(e->rng));
+
+    /* The producer: idempotent and acks=all, so an acknowledged outcome is
+     * written once and durable; murmur2 partitioning like Java clients, so a
+     * key lands on the same partition whoever produced it. */
+    static const char *const producer_defaults[] = {
+        "client.id", "order-worker", "linger.ms", "5", "partitioner", "murmur2_random", NULL};
+    static const char *const producer_enforced[] = {"enable.idempotence", "true", "acks", "all",
+                                                    NULL};
+    if (!(conf = kafka_conf_new(cfg, producer_defaults, producer_enforced, errstr, errsize)))
+        goto err;
+    rd_kafka_conf_set_opaque(conf, e);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    if (!(e->producer = kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errsize))) goto err;
+
+    /* The consumer: offsets are stored and committed by us alone, only for
+     * done work; a new group starts from the earliest record so an order
+     * placed before the first worker started is still processed. */
+    static const char *const consumer_defaults[] = {
+        "client.id", "order-worker", "auto.offset.reset", "earliest",
+        "partition.assignment.strategy", "cooperative-sticky", "session.timeout.ms", "10000",
+        NULL};
+    const char *consumer_enforced[] = {"group.id", cfg->worker_group, "enable.auto.commit",
+                                       "false", "enable.auto.offset.store", "false", NULL};
+    if (!(conf = kafka_conf_new(cfg, consumer_defaults, consumer_enforced, errstr, errsize)))
+        goto err;
+    rd_kafka_conf_set_opaque(conf, e);
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    if (!(e->consumer = kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errsize))) goto err;
+    rd_kafka_poll_set_consumer(e->consumer);
+
+    topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, cfg->topic_orders, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t serr = rd_kafka_subscribe(e->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (serr) {
+        snprintf(errstr, errsize, "subscribing to %s: %s", cfg->topic_orders,
+                 rd_kafka_err2str(serr));
+        goto err;
+    }
+    return e;
+err:
+    engine_destroy(e);
+    return NULL;
+}
+
+static void log_stats(const engine *e, const char *msg) {
+    log_info(msg,
+             "consumed=%" PRIu64 " fulfilled=%" PRIu64 " rejected=%" PRIu64 " failed=%" PRIu64
+             " dead_lettered=%" PRIu64 " retries=%" PRIu64 " publish_errors=%" PRIu64
+             " rebalances=%" PRIu64 " in_flight=%zu",
+             e->stats.consumed, e->stats.fulfilled, e->stats.rejected, e->stats.failed,
+             e->stats.dead_lettered, e->stats.retries, e->stats.publish_errors,
+             e->stats.rebalances, e->jobs);
+}
+
+int engine_run(engine *e, volatile sig_atomic_t *run) {
+    const of_config *cfg = e->cfg;
+    int64_t last_commit = time_mono_ms(), last_stats = last_commit;
+    uint64_t stats_consumed = 0;
+
+    log_info("worker started", "worker_id=%s group=%s topic=%s guarantee=%s",
+             cfg->worker_id, cfg->worker_group, cfg->topic_orders, cfg->worker_guarantee);
+    while (*run && !e->exit_status) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(e->consumer, 100);
+        if (m) consume(e, m);
+        rd_kafka_poll(e->producer, 0);
+
+        int64_t now = time_mono_ms();
+        if (now - last_commit >= cfg->worker_commit_interval_ms) {
+            commit_done(e, 0, NULL);
+            last_commit = now;
+        }
+        if (now - last_stats >= STATS_LOG_INTERVAL_MS) {
+            if (e->stats.consumed != stats_consumed) log_stats(e, "progress");
+            stats_consumed = e->stats.consumed;
+            last_stats = now;
+        }
+    }
+
+    /* Stop fetching, finish what is in flight, commit, leave the group. */
+    log_info("stopping", "in_flight=%zu drain_timeout_ms=%d", e->jobs,
+             cfg->worker_drain_timeout_ms);
+    e->stopping = 1;
+    size_t undone = drain(e, NULL, cfg->worker_drain_timeout_ms);
+    if (undone) log_warn("drain deadline passed; work left uncommitted", "undone=%zu", undone);
+    commit_done(e, 1, NULL);
+    rd_kafka_resp_err_t err = rd_kafka_consumer_close(e->consumer);
+    if (err) log_warn("leaving the group failed", "error=%s", rd_kafka_err2str(err));
+
+    /* Whatever is still queued past the deadline is given up: purged, its
+     * offsets stay uncommitted, and the next owner does it again. */
+    e->closing = 1;
+    rd_kafka_purge(e->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_flush(e->producer, 1000);
+    if (e->jobs) log_error("work still held at exit", "jobs=%zu", e->jobs);
+    log_stats(e, "stopped");
+    return e->exit_status;
+}
+
+void engine_get_stats(const engine *e, engine_stats *out) { *out = e->stats; }
+
+void engine_destroy(engine *e) {
+    if (!e) return;
+    if (e->producer) rd_kafka_destroy(e->producer);
+    if (e->consumer) rd_kafka_destroy(e->consumer);
+    for (size_t i = 0; i < e->nparts; i++) {
+        free(e->parts[i].topic);
+        offtrack_free(&e->parts[i].track);
+    }
+    free(e->parts);
+    free(e);
+}

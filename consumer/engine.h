@@ -1,0 +1,52 @@
+/* engine: the worker's Kafka loop (DESIGN.md §5).
+ *
+ * Consumes orders as a member of the worker group (cooperative-sticky), hands
+ * each order to the handler, publishes the outcome on the completed topic
+ * (and undecodable or unidentifiable records, and orders that failed on every
+ * attempt, to the dead-letter topic), and commits an input offset only once
+ * everything that record produced has been acknowledged by Kafka: the
+ * committed offset of a partition is always its first record not yet done.
+ *
+ * Threading: everything here runs on the caller's thread. librdkafka's
+ * callbacks (delivery reports, rebalances, commits) are served from the
+ * engine's own poll calls, never concurrently. */
+#ifndef ORDERFLEET_ENGINE_H
+#define ORDERFLEET_ENGINE_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "consumer/handler.h"
+
+typedef struct engine engine;
+
+/* What the engine has done so far. */
+typedef struct engine_stats {
+    uint64_t consumed;
+    uint64_t fulfilled, rejected, failed; /* outcomes published, by status */
+    uint64_t dead_lettered;
+    uint64_t retries;
+    uint64_t publish_errors;
+    uint64_t rebalances;
+} engine_stats;
+
+/* Creates the consumer and producer from cfg (which must outlive the engine)
+ * and subscribes to the orders topic. h is borrowed. Returns NULL with the
+ * reason in errstr. Free with engine_destroy(). */
+engine *engine_new(const of_config *cfg, const handler *h, char *errstr, size_t errsize);
+
+/* Runs until *run becomes 0 (SIGTERM/SIGINT) or a fatal error, then stops
+ * fetching, drains in-flight work within worker.drain_timeout_ms, commits,
+ * leaves the group and flushes. Returns the exit status: 0 after a clean stop,
+ * EXIT_TEMPFAIL (75) when a record could neither be answered nor
+ * dead-lettered (it stays uncommitted, so it is retried after a restart), or
+ * EXIT_SOFTWARE (70) on a fatal Kafka client error. */
+int engine_run(engine *e, volatile sig_atomic_t *run);
+
+void engine_get_stats(const engine *e, engine_stats *out);
+
+void engine_destroy(engine *e);
+
+#endif

@@ -1,0 +1,149 @@
+#define _POSIX_C_SOURCE 200809L
+#include "consumer/fulfillment.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/catalog.h"
+#include "common/ids.h"
+#include "common/timeutil.h"
+
+/* Business limits: beyond these an order is more likely a mistake or an
+ * attack than a meal. */
+#define MAX_LINES 100
+#define MAX_QUANTITY 1000
+
+static void reject(handler_result *res, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void reject(handler_result *res, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    memset(res, 0, sizeof(*res));
+    res->verdict = HANDLER_REJECTED;
+    vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
+    va_end(ap);
+}
+
+#define REJECT(...)                                                                         \
+    do {                                                                                    \
+        reject(res, __VA_ARGS__);                                                           \
+        return;                                                                             \
+    } while (0)
+
+/* Checks every rule and prices the order. The order of the checks decides
+ * which reason a customer sees when several rules are broken: the order as a
+ * whole first, then each line in turn. */
+void fulfillment_price(const order_placed_t *o, handler_result *res) {
+    int64_t subtotal = 0, tax, shipping, total;
+
+    if (o->customer_id[0] == '\0') REJECT("customerId: is required");
+    const catalog_currency *cur = catalog_find_currency(o->currency);
+    if (o->currency[0] == '\0') REJECT("currency: is required");
+    if (!cur) REJECT("currency: unknown currency \"%.8s\"", o->currency);
+    if (o->n_items == 0) REJECT("items: the order has no items");
+    if (o->n_items > MAX_LINES)
+        REJECT("items: too many lines (%zu, at most %d)", o->n_items, MAX_LINES);
+
+    for (size_t i = 0; i < o->n_items; i++) {
+        const line_item_t *it = o->items[i];
+        if (it->sku[0] == '\0') REJECT("items[%zu].sku: is required", i);
+        const catalog_item *ci = catalog_find_item(it->sku);
+        if (!ci) REJECT("items[%zu].sku: unknown SKU \"%.64s\"", i, it->sku);
+        if (it->quantity < 1)
+            REJECT("items[%zu].quantity: must be at least 1, got %" PRId32, i,
+                          it->quantity);
+        if (it->quantity > MAX_QUANTITY)
+            REJECT("items[%zu].quantity: at most %d per line, got %" PRId32, i,
+                          MAX_QUANTITY, it->quantity);
+        if (it->unit_price < 0)
+            REJECT("items[%zu].unitPrice: must not be negative, got %" PRId64, i,
+                          it->unit_price);
+        if (!ci->in_stock) REJECT("items[%zu].sku: %s is out of stock", i, ci->sku);
+        int64_t line;
+        if (__builtin_mul_overflow(it->unit_price, (int64_t)it->quantity, &line) ||
+            __builtin_add_overflow(subtotal, line, &subtotal))
+            REJECT("items[%zu]: the total overflows 64-bit minor units", i);
+    }
+
+    /* Tax rounds half up, in minor units. */
+    if (__builtin_mul_overflow(subtotal, (int64_t)cur->tax_bps, &tax) ||
+        __builtin_add_overflow(tax, (int64_t)5000, &tax))
+        REJECT("total: the tax overflows 64-bit minor units");
+    tax /= 10000;
+    shipping = subtotal >= cur->free_shipping_from ? 0 : cur->shipping;
+    if (__builtin_add_overflow(subtotal, tax, &total) ||
+        __builtin_add_overflow(total, shipping, &total))
+        REJECT("total: overflows 64-bit minor units");
+
+    memset(res, 0, sizeof(*res));
+    res->verdict = HANDLER_FULFILLED;
+    res->subtotal = subtotal;
+    res->tax = tax;
+    res->shipping = shipping;
+    res->total = total;
+}
+
+/* The handler's state: its settings and a random generator for the simulated
+ * payment failures, guarded by a mutex so that the handler stays correct when
+ * several threads call it. */
+typedef struct fulfillment {
+    int latency_ms;
+    double failure_rate;
+    pthread_mutex_t lock;
+    uint64_t rng; /* splitmix64 state */
+} fulfillment;
+
+static double fulfillment_random(fulfillment *f) {
+    pthread_mutex_lock(&f->lock);
+    uint64_t z = (f->rng += 0x9e3779b97f4a7c15ULL);
+    pthread_mutex_unlock(&f->lock);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return (double)(z >> 11) / (double)(1ULL << 53);
+}
+
+/* Validate and price first: a rejected order is answered at once. Then the
+ * simulated charge: latency, and a transient failure at the configured rate. */
+static void fulfillment_handle(void *state, const order_placed_t *order, unsigned attempt,
+                               handler_result *res) {
+    fulfillment *f = state;
+    (void)attempt;
+    fulfillment_price(order, res);
+    if (res->verdict != HANDLER_FULFILLED) return;
+    if (f->latency_ms > 0) time_sleep_ms(f->latency_ms, NULL);
+    if (f->failure_rate > 0 && fulfillment_random(f) < f->failure_rate) {
+        res->verdict = HANDLER_TRANSIENT;
+        snprintf(res->reason, sizeof(res->reason),
+                 "payment provider did not answer in time (simulated)");
+    }
+}
+
+static void fulfillment_fini(void *state) {
+    fulfillment *f = state;
+    if (!f) return;
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+}
+
+int fulfillment_handler_init(handler *h, const of_config *cfg, char *errstr, size_t errsize) {
+    fulfillment *f = calloc(1, sizeof(*f));
+    if (!f) {
+        snprintf(errstr, errsize, "out of memory");
+        return -1;
+    }
+    f->latency_ms = cfg->handler_latency_ms;
+    f->failure_rate = cfg->handler_failure_rate;
+    pthread_mutex_init(&f->lock, NULL);
+    id_random_bytes(&f->rng, sizeof(f->rng));
+    h->name = "fulfillment";
+    h->state = f;
+    h->handle = fulfillment_handle;
+    h->fini = fulfillment_fini;
+    return 0;
+}

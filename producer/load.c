@@ -1,0 +1,374 @@
+/* load: synthetic orders for demos and benchmarks.
+ *
+ * Orders look like a burger counter's: 1-5 line items of catalog products,
+ * burgers, fries and colas most often, mostly one of each, EUR with some USD
+ * and GBP. A configurable share breaks a business rule (the worker must
+ * answer REJECTED) and another share asks for a sold-out product. With
+ * --seed the same orders come out every time (the ids still differ: they
+ * are keys, and must not collide with an earlier run's). Sending is paced
+ * by a token bucket when --rate is given. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/catalog.h"
+#include "common/ids.h"
+#include "common/logfmt.h"
+#include "common/order_codec.h"
+#include "common/timeutil.h"
+#include "producer/modes.h"
+#include "producer/publisher.h"
+
+#define MAX_ITEMS 5
+#define PROGRESS_EVERY_MS 200
+#define POLL_SLICE_MS 100
+
+/* ---- the random sequence ---------------------------------------------- */
+
+/* splitmix64: tiny, fast, and every seed (even 0) gives a good sequence;
+ * far better than rand() and private to one generator. */
+typedef struct rng {
+    uint64_t state;
+} rng;
+
+static uint64_t rng_next(rng *r) {
+    uint64_t z = (r->state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1). */
+static double rng_unit(rng *r) { return (double)(rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
+
+/* Uniform in [0, n), n > 0 (multiply-shift: bias below 2^-32, fine here). */
+static uint32_t rng_below(rng *r, uint32_t n) {
+    return (uint32_t)(((rng_next(r) >> 32) * (uint64_t)n) >> 32);
+}
+
+/* Picks an index by weight; weights sum to total > 0. */
+static size_t rng_weighted(rng *r, const unsigned *weights, size_t n, unsigned total) {
+    uint32_t x = rng_below(r, total);
+    for (size_t i = 0; i < n; i++) {
+        if (x < weights[i]) return i;
+        x -= weights[i];
+    }
+    return n - 1;
+}
+
+/* ---- the order generator ---------------------------------------------- */
+
+typedef Orderfleet__V1__OrderPlaced__AttributesEntry attr_entry_t;
+
+enum {
+    KIND_VALID,
+    KIND_ZERO_QUANTITY,
+    KIND_NEGATIVE_PRICE,
+    KIND_UNKNOWN_SKU,
+    KIND_UNKNOWN_CURRENCY,
+    KIND_NO_ITEMS,
+    KIND_SOLDOUT,
+    KIND_COUNT
+};
+
+static const char *const kind_names[KIND_COUNT] = {
+    "valid", "zero_quantity", "negative_price", "unknown_sku", "unknown_currency", "no_items",
+    "soldout",
+};
+
+/* One order at a time, built in place: every string points to static data
+ * or into the generator, so nothing is allocated per order. */
+typedef struct generator {
+    rng rng;
+    long customers;
+    double invalid_share, soldout_share;
+    const catalog_item *catalog;
+    size_t n_catalog;
+    unsigned weights[64]; /* per catalog item: 0 for sold-out ones */
+    unsigned weight_total;
+    const catalog_item *soldout[64];
+    size_t n_soldout;
+
+    order_placed_t order;
+    line_item_t items[MAX_ITEMS];
+    line_item_t *item_ptrs[MAX_ITEMS];
+    attr_entry_t channel;
+    attr_entry_t *attr_ptrs[1];
+    char customer[32];
+    uint64_t kinds[KIND_COUNT]; /* orders generated of each kind */
+} generator;
+
+/* How popular a product is: burgers, fries and colas sell most. */
+static unsigned sku_weight(const char *sku) {
+    if (strncmp(sku, "BURGER-", 7) == 0 || strncmp(sku, "FRIES-", 6) == 0 ||
+        strncmp(sku, "COLA-", 5) == 0)
+        return 6;
+    return 2;
+}
+
+static int generator_init(generator *g, const load_opts *o, uint64_t seed, char *errstr,
+                          size_t errsize) {
+    memset(g, 0, sizeof(*g));
+    g->rng.state = seed;
+    g->customers = o->customers;
+    g->invalid_share = o->invalid_share;
+    g->soldout_share = o->soldout_share;
+    g->catalog = catalog_items(&g->n_catalog);
+    if (g->n_catalog > 64) g->n_catalog = 64;
+    for (size_t i = 0; i < g->n_catalog; i++) {
+        if (g->catalog[i].in_stock) {
+            g->weights[i] = sku_weight(g->catalog[i].sku);
+            g->weight_total += g->weights[i];
+        } else {
+            g->soldout[g->n_soldout++] = &g->catalog[i];
+        }
+    }
+    if (g->weight_total == 0) {
+        snprintf(errstr, errsize, "the catalog has no product in stock to order");
+        return -1;
+    }
+    orderfleet__v1__order_placed__attributes_entry__init(&g->channel);
+    g->channel.key = "channel";
+    g->attr_ptrs[0] = &g->channel;
+    return 0;
+}
+
+/* Fills g->order with the next order of the sequence and returns its kind.
+ * The order is valid until the next call. */
+static int generator_next(generator *g) {
+    static const unsigned n_items_weights[MAX_ITEMS] = {35, 30, 20, 10, 5};
+    static const unsigned qty_weights[3] = {75, 20, 5};
+    static const char *const currencies[3] = {"EUR", "USD", "GBP"};
+    static const unsigned currency_weights[3] = {80, 12, 8};
+    static const char *const channels[3] = {"app", "web", "kiosk"};
+    static const unsigned channel_weights[3] = {60, 30, 10};
+    rng *r = &g->rng;
+    order_placed_t *o = &g->order;
+
+    orderfleet__v1__order_placed__init(o);
+    snprintf(g->customer, sizeof(g->customer), "c-%ld",
+             1 + (long)rng_below(r, (uint32_t)g->customers));
+    o->customer_id = g->customer;
+    o->currency = (char *)currencies[rng_weighted(r, currency_weights, 3, 100)];
+    g->channel.value = (char *)channels[rng_weighted(r, channel_weights, 3, 100)];
+    o->n_attributes = 1;
+    o->attributes = g->attr_ptrs;
+
+    size_t n = 1 + rng_weighted(r, n_items_weights, MAX_ITEMS, 100);
+    for (size_t i = 0; i < n; i++) {
+        /* Distinct products in one order, as a basket would have them. */
+        size_t pick = 0;
+        for (int tries = 0; tries < 8; tries++) {
+            pick = rng_weighted(r, g->weights, g->n_catalog, g->weight_total);
+            int dup = 0;
+            for (size_t j = 0; j < i; j++)
+                if (strcmp(g->items[j].sku, g->catalog[pick].sku) == 0) dup = 1;
+            if (!dup) break;
+        }
+        line_item_t *it = &g->items[i];
+        orderfleet__v1__line_item__init(it);
+        it->sku = (char *)g->catalog[pick].sku;
+        it->quantity = (int32_t)(1 + rng_weighted(r, qty_weights, 3, 100));
+        it->unit_price = g->catalog[pick].price;
+        g->item_ptrs[i] = it;
+    }
+    o->n_items = n;
+    o->items = g->item_ptrs;
+
+    int kind = KIND_VALID;
+    double u = rng_unit(r);
+    if (u < g->invalid_share) kind = KIND_ZERO_QUANTITY + (int)rng_below(r, 5);
+    else if (u < g->invalid_share + g->soldout_share && g->n_soldout > 0) kind = KIND_SOLDOUT;
+
+    line_item_t *victim = &g->items[rng_below(r, (uint32_t)n)];
+    switch (kind) {
+    case KIND_ZERO_QUANTITY: victim->quantity = 0; break;
+    case KIND_NEGATIVE_PRICE:
+        victim->unit_price = victim->unit_price > 0 ? -victim->unit_price : -1;
+        break;
+    case KIND_UNKNOWN_SKU: victim->sku = "SKU-DOES-NOT-EXIST"; break;
+    case KIND_UNKNOWN_CURRENCY: o->currency = "XXX"; break;
+    case KIND_NO_ITEMS:
+        o->n_items = 0;
+        o->items = NULL;
+        break;
+    case KIND_SOLDOUT: {
+        const catalog_item *so = g->soldout[rng_below(r, (uint32_t)g->n_soldout)];
+        victim->sku = (char *)so->sku;
+        victim->unit_price = so->price;
+        break;
+    }
+    default: break;
+    }
+    g->kinds[kind]++;
+    return kind;
+}
+
+/* ---- pacing ------------------------------------------------------------ */
+
+/* A token bucket on the monotonic clock: tokens accrue at rate per second
+ * from the exact elapsed time (no drift, whatever the poll granularity), up
+ * to a burst of 50 ms worth, so a stall is not followed by a flood. */
+typedef struct pacer {
+    double per_ms;
+    double tokens;
+    double burst;
+    int64_t last_ms;
+} pacer;
+
+static void pacer_init(pacer *pc, double rate, int64_t now_ms) {
+    pc->per_ms = rate / 1000.0;
+    pc->burst = rate / 20.0 > 1.0 ? rate / 20.0 : 1.0;
+    pc->tokens = 1.0;
+    pc->last_ms = now_ms;
+}
+
+/* Milliseconds until a token is there (0: take it now). */
+static int64_t pacer_wait_ms(pacer *pc, int64_t now_ms) {
+    pc->tokens += (double)(now_ms - pc->last_ms) * pc->per_ms;
+    if (pc->tokens > pc->burst) pc->tokens = pc->burst;
+    pc->last_ms = now_ms;
+    if (pc->tokens >= 1.0) return 0;
+    return (int64_t)ceil((1.0 - pc->tokens) / pc->per_ms);
+}
+
+static void pacer_take(pacer *pc) { pc->tokens -= 1.0; }
+
+/* ---- progress ---------------------------------------------------------- */
+
+typedef struct progress {
+    int enabled;
+    publisher *pub;
+    long count;
+    int64_t start_ms, last_draw_ms;
+    int width; /* of the last line drawn, to blank it */
+} progress;
+
+static void progress_draw(progress *pg, int force) {
+    if (!pg->enabled) return;
+    int64_t now = time_mono_ms();
+    if (!force && now - pg->last_draw_ms < PROGRESS_EVERY_MS) return;
+    pg->last_draw_ms = now;
+    publisher_stats st;
+    publisher_get_stats(pg->pub, &st);
+    double secs = (double)(now - pg->start_ms) / 1000.0;
+    double rate = secs > 0 ? (double)st.acked / secs : 0;
+    char eta[32] = "?";
+    uint64_t left = (uint64_t)pg->count > st.acked + st.failed
+                        ? (uint64_t)pg->count - st.acked - st.failed
+                        : 0;
+    if (rate > 0) snprintf(eta, sizeof(eta), "%.1fs", (double)left / rate);
+    char line[160];
+    int w = snprintf(line, sizeof(line), "sent %llu/%ld  acked %llu  failed %llu  %.0f/s  eta %s",
+                     (unsigned long long)st.sent, pg->count, (unsigned long long)st.acked,
+                     (unsigned long long)st.failed, rate, eta);
+    if (w < 0) return;
+    if (w >= (int)sizeof(line)) w = (int)sizeof(line) - 1;
+    fprintf(stderr, "\r%s%*s", line, pg->width > w ? pg->width - w : 0, "");
+    fflush(stderr);
+    pg->width = w;
+}
+
+static void progress_tick(void *opaque) { progress_draw(opaque, 0); }
+
+static void progress_clear(progress *pg) {
+    if (!pg->enabled || pg->width == 0) return;
+    fprintf(stderr, "\r%*s\r", pg->width, "");
+    fflush(stderr);
+    pg->width = 0;
+}
+
+/* ---- the mode ---------------------------------------------------------- */
+
+int mode_load(const mode_ctx *ctx, const load_opts *o) {
+    char errstr[512];
+    generator *g = NULL;
+    publisher *p = NULL;
+    ack_printer printer = {.json = ctx->json, .write_failed = 0};
+    int rc, interrupted = 0;
+    uint64_t seed = o->seed;
+
+    if (!o->has_seed) id_random_bytes(&seed, sizeof(seed));
+    g = malloc(sizeof(*g));
+    if (!g) {
+        fprintf(stderr, PROG_NAME ": out of memory\n");
+        return EXIT_SOFTWARE;
+    }
+    if (generator_init(g, o, seed, errstr, sizeof(errstr)) != 0) {
+        fprintf(stderr, PROG_NAME ": %s\n", errstr);
+        rc = EXIT_SOFTWARE;
+        goto done;
+    }
+    if (o->soldout_share > 0 && g->n_soldout == 0)
+        log_warn("no sold-out product in the catalog, --soldout-share ignored", NULL);
+
+    p = publisher_new(ctx->cfg, o->ids ? publisher_ack_print : NULL, &printer, ctx->run, errstr,
+                      sizeof(errstr));
+    if (!p) {
+        fprintf(stderr, PROG_NAME ": %s\n", errstr);
+        rc = EXIT_CONFIG;
+        goto done;
+    }
+    log_info("load starting", "count=%ld rate=%g customers=%ld invalid_share=%g "
+             "soldout_share=%g seed=%llu topic=%s",
+             o->count, o->rate, o->customers, o->invalid_share, o->soldout_share,
+             (unsigned long long)seed, ctx->cfg->topic_orders);
+
+    int64_t start = time_mono_ms();
+    progress pg = {.enabled = ctx->progress, .pub = p, .count = o->count, .start_ms = start,
+                   .last_draw_ms = start, .width = 0};
+    pacer pc;
+    if (o->rate > 0) pacer_init(&pc, o->rate, start);
+
+    for (long i = 0; i < o->count;) {
+        if (!*ctx->run) {
+            interrupted = 1;
+            break;
+        }
+        if (publisher_fatal(p)) break;
+        if (o->rate > 0) {
+            int64_t wait = pacer_wait_ms(&pc, time_mono_ms());
+            if (wait > 0) {
+                publisher_poll(p, wait < POLL_SLICE_MS ? (int)wait : POLL_SLICE_MS);
+                progress_draw(&pg, 0);
+                continue;
+            }
+            pacer_take(&pc);
+        }
+        generator_next(g);
+        if (publisher_send(p, &g->order) == PUBLISH_STOPPED) {
+            interrupted = 1;
+            break;
+        }
+        i++;
+        publisher_poll(p, 0);
+        progress_draw(&pg, 0);
+    }
+    publisher_finish(p, progress_tick, &pg);
+    progress_clear(&pg);
+
+    publisher_stats st;
+    publisher_get_stats(p, &st);
+    int64_t elapsed = time_mono_ms() - start;
+    uint64_t broken = 0;
+    for (int k = KIND_ZERO_QUANTITY; k <= KIND_NO_ITEMS; k++) broken += g->kinds[k];
+    log_info("load finished",
+             "sent=%llu acked=%llu failed=%llu elapsed_ms=%lld rate=%.1f invalid=%llu "
+             "soldout=%llu",
+             (unsigned long long)st.sent, (unsigned long long)st.acked,
+             (unsigned long long)st.failed, (long long)elapsed,
+             elapsed > 0 ? (double)st.acked * 1000.0 / (double)elapsed : 0.0,
+             (unsigned long long)broken,
+             (unsigned long long)g->kinds[KIND_SOLDOUT]);
+    for (int k = KIND_ZERO_QUANTITY; k < KIND_COUNT; k++)
+        log_debug("orders generated", "kind=%s count=%llu", kind_names[k],
+                  (unsigned long long)g->kinds[k]);
+    rc = mode_exit_status(st.failed, 0, interrupted);
+
+done:
+    publisher_destroy(p);
+    free(g);
+    return rc;
+}

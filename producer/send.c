@@ -1,0 +1,229 @@
+/* send: NDJSON orders from a file or stdin, one JSON object per line, each
+ * published as it is read; ids are printed as they are acknowledged.
+ *
+ * The input is read with poll(2) and read(2) rather than stdio so that,
+ * while a pipe or a terminal is quiet, delivery reports are still served
+ * (the ids of earlier lines appear at once) and Ctrl-C is noticed. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/logfmt.h"
+#include "common/order_codec.h"
+#include "common/order_json.h"
+#include "producer/modes.h"
+#include "producer/publisher.h"
+
+#define SEND_LINE_MAX (1024 * 1024) /* longest line accepted, without its newline */
+#define READ_CHUNK 65536
+#define READ_WAIT_MS 100
+
+enum { LR_LINE, LR_TOO_LONG, LR_EOF, LR_AGAIN, LR_ERR };
+
+typedef struct line_reader {
+    int fd;
+    char *chunk; /* READ_CHUNK bytes read, [pos, len) not yet consumed */
+    size_t pos, len;
+    int eof;
+    char *line; /* the current line, line_len bytes, NUL-terminated */
+    size_t line_len, line_cap;
+    int in_line;  /* bytes of the current line have been seen */
+    int too_long; /* the current line passed SEND_LINE_MAX; the rest is skipped */
+    int done;     /* the current line was returned; reset on the next call */
+    long lineno;
+} line_reader;
+
+static int reader_init(line_reader *r, int fd) {
+    memset(r, 0, sizeof(*r));
+    r->fd = fd;
+    r->chunk = malloc(READ_CHUNK);
+    r->line_cap = 4096;
+    r->line = malloc(r->line_cap);
+    return r->chunk && r->line ? 0 : -1;
+}
+
+static void reader_free(line_reader *r) {
+    free(r->chunk);
+    free(r->line);
+}
+
+/* Appends n bytes to the current line, or drops them once the line is too
+ * long (memory stays bounded by SEND_LINE_MAX whatever the input). */
+static int reader_append(line_reader *r, const char *s, size_t n) {
+    r->in_line = 1;
+    if (r->too_long) return 0;
+    if (r->line_len + n > SEND_LINE_MAX) {
+        r->too_long = 1;
+        return 0;
+    }
+    if (r->line_len + n + 1 > r->line_cap) {
+        size_t cap = r->line_cap;
+        while (cap < r->line_len + n + 1) cap *= 2;
+        if (cap > SEND_LINE_MAX + 1) cap = SEND_LINE_MAX + 1;
+        char *l = realloc(r->line, cap);
+        if (!l) return -1;
+        r->line = l;
+        r->line_cap = cap;
+    }
+    memcpy(r->line + r->line_len, s, n);
+    r->line_len += n;
+    r->line[r->line_len] = '\0';
+    return 0;
+}
+
+static int reader_end_line(line_reader *r) {
+    r->lineno++;
+    r->done = 1;
+    r->line[r->line_len] = '\0';
+    return r->too_long ? LR_TOO_LONG : LR_LINE;
+}
+
+/* Returns the next line (LR_LINE: r->line, r->line_len, without its '\n'),
+ * LR_TOO_LONG for a line past the limit, LR_EOF, LR_AGAIN when no complete
+ * line arrived within wait_ms (or a signal came), or LR_ERR with errno. A
+ * last line without '\n' is still a line. */
+static int reader_next(line_reader *r, int wait_ms) {
+    if (r->done) {
+        r->line_len = 0;
+        r->line[0] = '\0';
+        r->in_line = r->too_long = r->done = 0;
+    }
+    for (;;) {
+        if (r->pos < r->len) {
+            char *start = r->chunk + r->pos;
+            char *nl = memchr(start, '\n', r->len - r->pos);
+            size_t n = nl ? (size_t)(nl - start) : r->len - r->pos;
+            if (reader_append(r, start, n) != 0) {
+                errno = ENOMEM;
+                return LR_ERR;
+            }
+            r->pos += n;
+            if (nl) {
+                r->pos++;
+                return reader_end_line(r);
+            }
+            continue;
+        }
+        if (r->eof) return r->in_line ? reader_end_line(r) : LR_EOF;
+
+        struct pollfd pfd = {.fd = r->fd, .events = POLLIN, .revents = 0};
+        int ready = poll(&pfd, 1, wait_ms);
+        if (ready < 0) return errno == EINTR ? LR_AGAIN : LR_ERR;
+        if (ready == 0) return LR_AGAIN;
+        ssize_t got = read(r->fd, r->chunk, READ_CHUNK);
+        if (got < 0) {
+            if (errno == EINTR || errno == EAGAIN) return LR_AGAIN;
+            return LR_ERR;
+        }
+        if (got == 0) r->eof = 1;
+        r->pos = 0;
+        r->len = (size_t)got;
+    }
+}
+
+static int is_blank(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\f' && s[i] != '\v')
+            return 0;
+    return 1;
+}
+
+int mode_send(const mode_ctx *ctx, const send_opts *o) {
+    char errstr[512];
+    const char *name = o->path && strcmp(o->path, "-") != 0 ? o->path : NULL;
+    int fd = STDIN_FILENO, rc, interrupted = 0, read_failed = 0;
+    uint64_t invalid = 0;
+    line_reader r;
+    publisher *p = NULL;
+    ack_printer printer = {.json = ctx->json, .write_failed = 0};
+
+    if (reader_init(&r, -1) != 0) {
+        fprintf(stderr, PROG_NAME ": out of memory\n");
+        reader_free(&r);
+        return EXIT_SOFTWARE;
+    }
+    if (name) {
+        fd = open(name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            fprintf(stderr, PROG_NAME ": cannot open %s: %s\n", name, strerror(errno));
+            reader_free(&r);
+            return EXIT_USAGE;
+        }
+    }
+    r.fd = fd;
+
+    p = publisher_new(ctx->cfg, publisher_ack_print, &printer, ctx->run, errstr,
+                      sizeof(errstr));
+    if (!p) {
+        fprintf(stderr, PROG_NAME ": %s\n", errstr);
+        rc = EXIT_CONFIG;
+        goto done;
+    }
+
+    for (;;) {
+        if (!*ctx->run) {
+            interrupted = 1;
+            break;
+        }
+        if (publisher_fatal(p)) break;
+        int got = reader_next(&r, READ_WAIT_MS);
+        if (got == LR_EOF) break;
+        if (got == LR_AGAIN) {
+            publisher_poll(p, 0);
+            continue;
+        }
+        if (got == LR_ERR) {
+            fprintf(stderr, PROG_NAME ": cannot read %s: %s\n", name ? name : "stdin",
+                    strerror(errno));
+            read_failed = 1;
+            break;
+        }
+        if (got == LR_TOO_LONG) {
+            fprintf(stderr, PROG_NAME ": line %ld: longer than %d bytes (1 MiB), skipped\n",
+                    r.lineno, SEND_LINE_MAX);
+            invalid++;
+            continue;
+        }
+        if (is_blank(r.line, r.line_len)) continue;
+
+        order_placed_t *order = NULL;
+        if (orderjson_parse_placed(r.line, r.line_len, &order, errstr, sizeof(errstr)) !=
+            ORDERJSON_OK) {
+            /* The parser counts lines within its text, which is one line. */
+            const char *at = "line 1, column ";
+            if (strncmp(errstr, at, strlen(at)) == 0)
+                fprintf(stderr, PROG_NAME ": line %ld, column %s\n", r.lineno,
+                        errstr + strlen(at));
+            else
+                fprintf(stderr, PROG_NAME ": line %ld: %s\n", r.lineno, errstr);
+            invalid++;
+            continue;
+        }
+        int sent = publisher_send(p, order);
+        codec_placed_free(order);
+        if (sent == PUBLISH_STOPPED) {
+            interrupted = 1;
+            break;
+        }
+        publisher_poll(p, 0);
+    }
+    publisher_finish(p, NULL, NULL);
+
+    publisher_stats st;
+    publisher_get_stats(p, &st);
+    log_info("send finished", "lines=%ld sent=%llu acked=%llu failed=%llu invalid=%llu",
+             r.lineno, (unsigned long long)st.sent, (unsigned long long)st.acked,
+             (unsigned long long)st.failed, (unsigned long long)invalid);
+    rc = mode_exit_status(st.failed, invalid + (uint64_t)read_failed, interrupted);
+
+done:
+    publisher_destroy(p);
+    if (name) close(fd);
+    reader_free(&r);
+    return rc;
+}

@@ -1,0 +1,86 @@
+/* testkit: what the integration tests share: an in-process mock cluster,
+ * the real programs as child processes, a producer of test orders and a
+ * reader that collects what the fleet wrote, all waiting on conditions with
+ * deadlines rather than sleeping. */
+#ifndef ORDERFLEET_TESTKIT_H
+#define ORDERFLEET_TESTKIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/config.h"
+#include "common/devcluster.h"
+
+/* A mock cluster with the contract's topics, and the default config. */
+typedef struct tk_cluster {
+    devcluster *dc;
+    of_config cfg;
+} tk_cluster;
+
+tk_cluster *tk_cluster_start(int nodes);
+const char *tk_bootstraps(const tk_cluster *c);
+void tk_cluster_stop(tk_cluster *c);
+
+/* Starts build/bin/<prog> with argv (NULL-terminated, without argv[0]),
+ * stdout and stderr appended to log_path (NULL: inherit stdout; stderr to
+ * stderr). Returns the pid. */
+pid_t tk_spawn(const char *prog, const char *const *args, const char *log_path,
+               const char *stdout_path);
+
+/* Waits for pid to exit for at most timeout_ms. Returns its exit status
+ * (128+signal when killed by one), or -1 on timeout (pid left running). */
+int tk_wait(pid_t pid, int timeout_ms);
+
+/* Sends sig and waits as tk_wait(); on timeout kills with SIGKILL and
+ * returns -1. */
+int tk_stop(pid_t pid, int sig, int timeout_ms);
+
+/* A producer for test input (idempotent, acks=all). */
+rd_kafka_t *tk_producer(const char *bootstraps);
+
+/* Produces a valid one-line order for BURGER-CLASSIC with the given id (and
+ * customer), as the real producer would, headers included. */
+void tk_produce_order(rd_kafka_t *p, const char *topic, const char *order_id);
+
+/* Produces raw bytes with a key (NULL: none). */
+void tk_produce_raw(rd_kafka_t *p, const char *topic, const char *key, const void *value,
+                    size_t len);
+
+/* Waits until everything produced is acknowledged; fails the test if not. */
+void tk_flush(rd_kafka_t *p);
+
+/* A reader of every partition of one topic from the beginning, no group. */
+typedef struct tk_reader tk_reader;
+
+tk_reader *tk_reader_new(const char *bootstraps, const char *topic);
+
+/* Returns the next record within timeout_ms, or NULL. The message is the
+ * caller's, to free with rd_kafka_message_destroy(). */
+rd_kafka_message_t *tk_reader_next(tk_reader *r, int timeout_ms);
+void tk_reader_destroy(tk_reader *r);
+
+/* A multiset of order ids: counts outcomes per order. */
+typedef struct tk_tally tk_tally;
+
+tk_tally *tk_tally_new(void);
+/* Adds one sighting of id; returns how many times it has been seen now. */
+int tk_tally_add(tk_tally *t, const char *id);
+int tk_tally_count(const tk_tally *t, const char *id);
+size_t tk_tally_distinct(const tk_tally *t);
+size_t tk_tally_total(const tk_tally *t);
+void tk_tally_free(tk_tally *t);
+
+/* Reads outcomes from r, tallying order ids, until `distinct` different
+ * orders have been seen or timeout_ms passes. Returns the distinct count. */
+size_t tk_collect_outcomes(tk_reader *r, tk_tally *t, size_t distinct, int timeout_ms);
+
+/* A fresh log file path under the build tree for one child's output. */
+const char *tk_log_path(const char *name, char *buf, size_t size);
+
+/* Prints the last lines of a log on test failure (to stderr). */
+void tk_dump_log(const char *path);
+
+#endif

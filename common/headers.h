@@ -33,6 +33,7 @@
 #define HDR_ORIGINAL_TOPIC "orderfleet_original_topic"
 #define HDR_ORIGINAL_PARTITION "orderfleet_original_partition"
 #define HDR_ORIGINAL_OFFSET "orderfleet_original_offset"
+#define HDR_VALUE_DROPPED "orderfleet_value_dropped" /* DLQ: original value size, not kept */
 
 #define CE_SPECVERSION "1.0"
 #define CE_TYPE_ORDER_PLACED "orderfleet.v1.OrderPlaced"

@@ -17,6 +17,7 @@
 #include "consumer/offsets.h"
 
 #define STATS_LOG_INTERVAL_MS 10000
+#define MAX_ORDER_ID 128 /* bytes; longer ids are not ids but accidents or attacks */
 
 /* One assigned input partition. gen tells a partition assigned again apart
  * from its earlier assignment, so a late delivery report for work of the
@@ -27,6 +28,7 @@ typedef struct part {
     uint64_t gen;
     offtrack track;
     int64_t committed; /* last offset committed (or being committed); -1: none */
+    size_t jobs;       /* jobs of this assignment still alive */
 } part;
 
 /* One consumed record and everything it produced. It holds the consumed
@@ -38,9 +40,26 @@ typedef struct job {
     rd_kafka_message_t *in; /* owned */
     uint64_t gen;
     int pending;
-    int dead_lettered; /* a DLQ record was sent for it */
     int lost;          /* a record it needed could not be published */
+    /* The dead-letter record sent for it, if any, to send again without its
+     * value should the record prove too large for the DLQ topic. */
+    int dead_lettered;
+    int dlq_value_dropped;
+    unsigned dlq_attempts;
+    char dlq_class[16];
+    char dlq_error[200];
+    struct job *prev, *next; /* the engine's list of live jobs */
 } job;
+
+/* A publish that failed in a delivery report, handled later from the main
+ * loop: a delivery-report callback must not produce (the failed message's
+ * queue slot is only freed after the callback returns). */
+typedef struct failure {
+    job *j; /* holds a reference */
+    int to_dlq;
+    rd_kafka_resp_err_t err;
+    struct failure *next;
+} failure;
 
 struct engine {
     const of_config *cfg; /* borrowed */
@@ -53,7 +72,10 @@ struct engine {
     size_t nparts, capparts;
     uint64_t next_gen;
 
-    size_t jobs;  /* jobs alive (consumed and not yet released) */
+    job *live;                 /* jobs alive (consumed and not yet released) */
+    size_t jobs;               /* how many */
+    failure *failures;         /* failed deliveries waiting for handle_failures() */
+    volatile sig_atomic_t *run; /* cleared by SIGTERM/SIGINT */
     int stopping; /* shutting down: in-flight work was drained already */
     int closing;  /* producer purged: purged deliveries are expected */
     int exit_status;
@@ -86,6 +108,7 @@ static int part_add(engine *e, const char *topic, int32_t partition) {
     p->partition = partition;
     p->gen = ++e->next_gen;
     p->committed = -1;
+    p->jobs = 0;
     offtrack_init(&p->track);
     e->nparts++;
     return 0;
@@ -107,12 +130,16 @@ static void part_remove(engine *e, const char *topic, int32_t partition) {
 static void job_release(engine *e, job *j) {
     if (--j->pending > 0) return;
     rd_kafka_message_t *in = j->in;
-    if (!j->lost) {
-        part *p = part_find(e, rd_kafka_topic_name(in->rkt), in->partition);
-        if (p && p->gen == j->gen && offtrack_done(&p->track, in->offset) != OFFTRACK_OK)
+    part *p = part_find(e, rd_kafka_topic_name(in->rkt), in->partition);
+    if (p && p->gen == j->gen) {
+        p->jobs--;
+        if (!j->lost && offtrack_done(&p->track, in->offset) != OFFTRACK_OK)
             log_error("offset bookkeeping out of step", "topic=%s partition=%" PRId32
                       " offset=%" PRId64, p->topic, p->partition, in->offset);
     }
+    if (j->prev) j->prev->next = j->next;
+    else e->live = j->next;
+    if (j->next) j->next->prev = j->prev;
     rd_kafka_message_destroy(in);
     free(j);
     e->jobs--;
@@ -122,8 +149,9 @@ static void job_release(engine *e, job *j) {
 
 /* Produces one record on behalf of job j, waiting out a full local queue
  * (backpressure: poll, which serves delivery reports and so frees room,
- * then try again). Takes over hdrs and, with RD_KAFKA_MSG_F_FREE, value,
- * whatever the outcome. Returns the error of a failed enqueue. */
+ * then try again) unless the worker is stopping. Takes over hdrs and, with
+ * RD_KAFKA_MSG_F_FREE, value, whatever the outcome. Returns the error of a
+ * failed enqueue. */
 static rd_kafka_resp_err_t publish(engine *e, job *j, const char *topic, const void *key,
                                    size_t keylen, void *value, size_t len, int msgflags,
                                    rd_kafka_headers_t *hdrs) {
@@ -133,7 +161,7 @@ static rd_kafka_resp_err_t publish(engine *e, job *j, const char *topic, const v
                                 RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_VALUE(value, len),
                                 RD_KAFKA_V_MSGFLAGS(msgflags), RD_KAFKA_V_HEADERS(hdrs),
                                 RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || !*e->run || e->exit_status) break;
         rd_kafka_poll(e->producer, 100);
     }
     if (err) { /* on failure producev owns neither headers nor value */
@@ -147,9 +175,11 @@ static rd_kafka_resp_err_t publish(engine *e, job *j, const char *topic, const v
 
 /* Sends the job's input record, unchanged (key, value and headers), to the
  * dead-letter topic, with headers that say what went wrong and where the
- * record came from. Returns the enqueue error, if any. */
+ * record came from. With drop_value the value is left out (and its size
+ * given in orderfleet_value_dropped): the last resort for a record too large
+ * for the DLQ topic, so that it is at least found. Returns the enqueue error. */
 static rd_kafka_resp_err_t dead_letter(engine *e, job *j, const char *error_class,
-                                       const char *error, unsigned attempts) {
+                                       const char *error, unsigned attempts, int drop_value) {
     const rd_kafka_message_t *in = j->in;
     rd_kafka_headers_t *orig = NULL, *hdrs;
     if (rd_kafka_message_headers(in, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -162,29 +192,60 @@ static rd_kafka_resp_err_t dead_letter(engine *e, job *j, const char *error_clas
     hdr_add_i64(hdrs, HDR_ORIGINAL_PARTITION, in->partition);
     hdr_add_i64(hdrs, HDR_ORIGINAL_OFFSET, in->offset);
     if (attempts > 0) hdr_add_i64(hdrs, HDR_ATTEMPT, attempts);
+    if (drop_value) hdr_add_i64(hdrs, HDR_VALUE_DROPPED, (int64_t)in->len);
 
+    if (!j->dead_lettered) {
+        j->dead_lettered = 1;
+        j->dlq_attempts = attempts;
+        snprintf(j->dlq_class, sizeof(j->dlq_class), "%s", error_class);
+        snprintf(j->dlq_error, sizeof(j->dlq_error), "%s", error);
+    }
+    j->dlq_value_dropped = drop_value;
     log_warn("record dead-lettered", "class=%s error=%s topic=%s partition=%" PRId32
-             " offset=%" PRId64, error_class, error, rd_kafka_topic_name(in->rkt),
-             in->partition, in->offset);
-    j->dead_lettered = 1;
-    rd_kafka_resp_err_t err = publish(e, j, e->cfg->topic_dlq, in->key, in->key_len,
-                                      in->payload, in->len, RD_KAFKA_MSG_F_COPY, hdrs);
+             " offset=%" PRId64 " value_dropped=%d", error_class, error,
+             rd_kafka_topic_name(in->rkt), in->partition, in->offset, drop_value);
+    rd_kafka_resp_err_t err =
+        publish(e, j, e->cfg->topic_dlq, in->key, in->key_len, drop_value ? NULL : in->payload,
+                drop_value ? 0 : in->len, RD_KAFKA_MSG_F_COPY, hdrs);
     if (!err) e->stats.dead_lettered++;
     return err;
 }
 
-/* A record of job j could not be published. The input record goes to the
- * dead-letter topic instead (class "publish"); if that too fails, the job is
- * lost: its offset is never marked done, and the worker stops so that the
- * record is processed again after a restart rather than skipped. */
-static void publish_failed(engine *e, job *j, const char *topic, rd_kafka_resp_err_t err) {
+static int too_large(rd_kafka_resp_err_t err) {
+    return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+           err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE;
+}
+
+/* A record that job j needed could not be published (enqueue error or
+ * failed delivery, after librdkafka's own retries for message.timeout.ms).
+ *
+ * Only a record too large to publish is a fault of this one record: an
+ * outcome that large sends the input to the DLQ (class "publish"), a DLQ
+ * record that large is sent again without its value. Anything else (Kafka
+ * unreachable for minutes, authorization, a missing topic) would fail every
+ * order alike, so the job is lost: its offset is never marked done, hence
+ * never committed, and the worker stops (status 75) so that its orchestrator
+ * restarts it and the record is processed again, rather than skipped. */
+static void publish_failed(engine *e, job *j, int to_dlq, rd_kafka_resp_err_t err) {
+    const char *topic = to_dlq ? e->cfg->topic_dlq : e->cfg->topic_completed;
+    rd_kafka_resp_err_t again = RD_KAFKA_RESP_ERR_NO_ERROR;
     e->stats.publish_errors++;
+    if (e->closing || !*e->run || e->stopping) { /* shutting down: the next owner redoes it */
+        j->lost = 1;
+        return;
+    }
     log_error("publish failed", "topic=%s partition=%" PRId32 " offset=%" PRId64 " error=%s",
               topic, j->in->partition, j->in->offset, rd_kafka_err2str(err));
-    if (!j->dead_lettered && strcmp(topic, e->cfg->topic_dlq) != 0) {
+    if (too_large(err) && !to_dlq && !j->dead_lettered) {
         char why[256];
         snprintf(why, sizeof(why), "publishing to %s failed: %s", topic, rd_kafka_err2str(err));
-        if (dead_letter(e, j, "publish", why, 0) == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+        if ((again = dead_letter(e, j, "publish", why, 0, 0))) publish_failed(e, j, 1, again);
+        return;
+    }
+    if (too_large(err) && to_dlq && !j->dlq_value_dropped) {
+        if ((again = dead_letter(e, j, j->dlq_class, j->dlq_error, j->dlq_attempts, 1)))
+            publish_failed(e, j, 1, again);
+        return;
     }
     j->lost = 1;
     if (!e->exit_status) {
@@ -195,17 +256,38 @@ static void publish_failed(engine *e, job *j, const char *topic, rd_kafka_resp_e
     }
 }
 
+/* Handles the failed deliveries queued by on_delivery(), in the order they
+ * failed. Called from the main loop and the drain loop, never from a
+ * callback. */
+static void handle_failures(engine *e) {
+    while (e->failures) {
+        failure *f = e->failures;
+        e->failures = f->next;
+        publish_failed(e, f->j, f->to_dlq, f->err);
+        job_release(e, f->j);
+        free(f);
+    }
+}
+
 /* Delivery report: served by rd_kafka_poll() on the producer. */
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     engine *e = opaque;
     job *j = m->_private;
     (void)rk;
-    if (m->err) {
-        if (e->closing && (m->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
-                           m->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT))
-            j->lost = 1; /* shutting down past the drain deadline: redo after restart */
-        else
-            publish_failed(e, j, rd_kafka_topic_name(m->rkt), m->err);
+    if (m->err && e->closing) {
+        j->lost = 1; /* purged past the drain deadline: the next owner redoes it */
+    } else if (m->err) {
+        failure *f = malloc(sizeof(*f)), **tail = &e->failures;
+        if (!f) {
+            j->lost = 1;
+            e->exit_status = EXIT_TEMPFAIL;
+        } else {
+            *f = (failure){j, strcmp(rd_kafka_topic_name(m->rkt), e->cfg->topic_dlq) == 0,
+                           m->err, NULL};
+            while (*tail) tail = &(*tail)->next;
+            *tail = f;
+            j->pending++; /* the failure holds the job */
+        }
     }
     job_release(e, j);
 }
@@ -223,7 +305,9 @@ static rd_kafka_resp_err_t publish_outcome(engine *e, job *j, const order_placed
         out.shipping = res->shipping;
         out.total = res->total;
     }
-    out.currency = order->currency;
+    /* Only a plausible currency code is echoed: an outcome stays small
+     * whatever the order carried. */
+    out.currency = strlen(order->currency) <= 8 ? order->currency : "";
     out.placed_at_ms = order->placed_at_ms;
     out.completed_at_ms = time_now_ms();
     out.worker_id = e->cfg->worker_id;
@@ -279,14 +363,17 @@ static void process(engine *e, job *j) {
 
     order_placed_t *order = codec_placed_decode(in->payload, in->len, errstr, sizeof(errstr));
     if (!order) {
-        if ((err = dead_letter(e, j, "decode", errstr, 0)))
-            publish_failed(e, j, e->cfg->topic_dlq, err);
+        if ((err = dead_letter(e, j, "decode", errstr, 0, 0))) publish_failed(e, j, 1, err);
         return;
     }
-    if (order->order_id[0] == '\0') {
-        if ((err = dead_letter(e, j, "validation",
-                               "orderId is missing: the record cannot be identified", 0)))
-            publish_failed(e, j, e->cfg->topic_dlq, err);
+    const char *unidentified = order->order_id[0] == '\0'
+                                   ? "orderId is missing: the record cannot be identified"
+                               : strlen(order->order_id) > MAX_ORDER_ID
+                                   ? "orderId is longer than 128 bytes"
+                                   : NULL;
+    if (unidentified) {
+        if ((err = dead_letter(e, j, "validation", unidentified, 0, 0)))
+            publish_failed(e, j, 1, err);
         codec_placed_free(order);
         return;
     }
@@ -316,12 +403,11 @@ static void process(engine *e, job *j) {
                  res.verdict == HANDLER_TRANSIENT ? res.reason : "the handler gave no verdict");
         memcpy(res.reason, reason, sizeof(reason));
         status = ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FAILED;
-        if ((err = dead_letter(e, j, "exhausted", res.reason, attempt)))
-            publish_failed(e, j, e->cfg->topic_dlq, err);
+        if ((err = dead_letter(e, j, "exhausted", res.reason, attempt, 0)))
+            publish_failed(e, j, 1, err);
     }
     }
-    if ((err = publish_outcome(e, j, order, status, &res, attempt)))
-        publish_failed(e, j, e->cfg->topic_completed, err);
+    if ((err = publish_outcome(e, j, order, status, &res, attempt))) publish_failed(e, j, 0, err);
     codec_placed_free(order);
 }
 
@@ -336,16 +422,32 @@ static void consume(engine *e, rd_kafka_message_t *m) {
         return;
     }
     part *p = part_find(e, rd_kafka_topic_name(m->rkt), m->partition);
-    if (!p || offtrack_add(&p->track, m->offset) != OFFTRACK_OK) {
-        /* Not ours any more, or an offset we have seen: not our work. */
+    if (!p) { /* cannot happen: consumed records belong to the assignment */
         log_warn("record outside the assignment skipped", "topic=%s partition=%" PRId32
                  " offset=%" PRId64, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
         rd_kafka_message_destroy(m);
         return;
     }
-    job *j = calloc(1, sizeof(*j));
-    if (!j) { /* leave the offset undone: it is consumed again after a restart */
-        log_error("out of memory", NULL);
+    int rc = offtrack_add(&p->track, m->offset);
+    if (rc == OFFTRACK_ERR) {
+        /* The partition went back (an offset reset or a seek): start its
+         * bookkeeping afresh. Work still in flight from before belongs to
+         * the old generation and no longer touches it. */
+        log_warn("partition rewound", "topic=%s partition=%" PRId32 " offset=%" PRId64
+                 " expected=%" PRId64, p->topic, p->partition, m->offset, p->track.next);
+        offtrack_free(&p->track);
+        p->gen = ++e->next_gen;
+        p->jobs = 0;
+        p->committed = -1;
+        rc = offtrack_add(&p->track, m->offset);
+    }
+    job *j = rc == OFFTRACK_OK ? calloc(1, sizeof(*j)) : NULL;
+    if (!j) {
+        /* Out of memory. Stop before anything later is committed: this
+         * offset is not tracked, so nothing may pass it. */
+        log_error("out of memory; stopping", "topic=%s partition=%" PRId32 " offset=%" PRId64,
+                  p->topic, p->partition, m->offset);
+        if (rc == OFFTRACK_OK) offtrack_free(&p->track); /* forget, never commit past it */
         e->exit_status = EXIT_TEMPFAIL;
         rd_kafka_message_destroy(m);
         return;
@@ -353,6 +455,10 @@ static void consume(engine *e, rd_kafka_message_t *m) {
     j->in = m;
     j->gen = p->gen;
     j->pending = 1; /* held until process() returns */
+    j->next = e->live;
+    if (e->live) e->live->prev = j;
+    e->live = j;
+    p->jobs++;
     e->jobs++;
     e->stats.consumed++;
     process(e, j);
@@ -362,9 +468,10 @@ static void consume(engine *e, rd_kafka_message_t *m) {
 /* ---- offsets ---------------------------------------------------------- */
 
 /* Commits, for each assigned partition (or only those in `only`), the first
- * offset not yet done, when it moved. Asynchronous in the steady state; the
- * rebalance and shutdown paths commit synchronously. Failed commits are
- * retried at the next call (see on_commit). */
+ * offset not yet done, when it moved. Asynchronous in the steady state. The
+ * rebalance and shutdown paths commit synchronously, and every partition
+ * whatever was sent before, since an asynchronous commit still in flight
+ * could yet fail. Failed commits are retried at the next call (on_commit). */
 static void commit_done(engine *e, int sync, const rd_kafka_topic_partition_list_t *only) {
     rd_kafka_topic_partition_list_t *list =
         rd_kafka_topic_partition_list_new((int)(e->nparts ? e->nparts : 1));
@@ -372,7 +479,7 @@ static void commit_done(engine *e, int sync, const rd_kafka_topic_partition_list
         part *p = &e->parts[i];
         if (only && !rd_kafka_topic_partition_list_find(only, p->topic, p->partition)) continue;
         int64_t next = offtrack_committable(&p->track);
-        if (next < 0 || next == p->committed) continue;
+        if (next < 0 || (!sync && next == p->committed)) continue;
         rd_kafka_topic_partition_list_add(list, p->topic, p->partition)->offset = next;
         p->committed = next;
     }
@@ -393,6 +500,8 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     engine *e = opaque;
     (void)rk;
     if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
+    if (err && !offsets) /* the whole request failed: send everything again */
+        for (size_t i = 0; i < e->nparts; i++) e->parts[i].committed = -1;
     for (int i = 0; offsets && i < offsets->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &offsets->elems[i];
         if (!tp->err && !err) continue;
@@ -402,18 +511,19 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err) log_warn("commit failed", "error=%s", rd_kafka_err2str(err));
 }
 
-/* Serves delivery reports until none of the given partitions (all, when NULL)
- * has work in flight, or the deadline passes. Returns the records still
- * undone. */
+/* Serves delivery reports (and the failures they report) until none of the
+ * given partitions (all, when NULL) has work in flight, or the deadline
+ * passes. Returns the jobs still in flight. */
 static size_t drain(engine *e, const rd_kafka_topic_partition_list_t *only, int timeout_ms) {
     int64_t deadline = time_mono_ms() + timeout_ms;
     for (;;) {
-        size_t undone = 0;
+        size_t inflight = 0;
+        handle_failures(e);
         for (size_t i = 0; i < e->nparts; i++)
             if (!only || rd_kafka_topic_partition_list_find(only, e->parts[i].topic,
                                                             e->parts[i].partition))
-                undone += offtrack_pending(&e->parts[i].track);
-        if (undone == 0 || time_mono_ms() >= deadline) return undone;
+                inflight += e->parts[i].jobs;
+        if (inflight == 0 || time_mono_ms() >= deadline) return inflight;
         rd_kafka_poll(e->producer, 20);
     }
 }
@@ -475,7 +585,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         log_partitions("partitions revoked", parts, e->nparts);
     } else {
         log_error("rebalance failed", "error=%s", rd_kafka_err2str(err));
-        aerr = rd_kafka_assign(rk, NULL);
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            aerr = rd_kafka_assign(rk, NULL);
     }
     if (error) {
         log_error("assignment change failed", "error=%s", rd_kafka_error_string(error));
@@ -501,6 +614,31 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
 
 /* ---- lifecycle -------------------------------------------------------- */
 
+/* The poll loop is not served while an order is retried or while revoked
+ * partitions drain inside the rebalance callback; past max.poll.interval.ms
+ * the group would evict the worker mid-work. So both budgets must fit in it. */
+int engine_check_config(const of_config *cfg, char *errstr, size_t errsize) {
+    const char *v = config_kafka_get(cfg, "max.poll.interval.ms");
+    long long interval = v ? atoll(v) : 300000;
+    long long retries = (long long)(cfg->retry_max_attempts - 1) *
+                        ((long long)cfg->retry_cap_ms + cfg->handler_latency_ms);
+    if (retries >= interval) {
+        snprintf(errstr, errsize,
+                 "retry.max_attempts (%d) x (retry.cap_ms (%d) + handler.latency_ms (%d)) may "
+                 "keep one order longer than max.poll.interval.ms (%lld): lower them or raise "
+                 "kafka.max_poll_interval_ms",
+                 cfg->retry_max_attempts, cfg->retry_cap_ms, cfg->handler_latency_ms, interval);
+        return -1;
+    }
+    if (cfg->worker_drain_timeout_ms >= interval) {
+        snprintf(errstr, errsize,
+                 "worker.drain_timeout_ms (%d) must be below max.poll.interval.ms (%lld)",
+                 cfg->worker_drain_timeout_ms, interval);
+        return -1;
+    }
+    return 0;
+}
+
 engine *engine_new(const of_config *cfg, const handler *h, char *errstr, size_t errsize) {
     engine *e = calloc(1, sizeof(*e));
     rd_kafka_conf_t *conf = NULL;
@@ -518,7 +656,10 @@ engine *engine_new(const of_config *cfg, const handler *h, char *errstr, size_t 
      * written once and durable; murmur2 partitioning like Java clients, so a
      * key lands on the same partition whoever produced it. */
     static const char *const producer_defaults[] = {
-        "client.id", "order-worker", "linger.ms", "5", "partitioner", "murmur2_random", NULL};
+        "client.id", "order-worker", "linger.ms", "5", "partitioner", "murmur2_random",
+        /* room for a dead letter of the largest record a broker accepts by default
+         * (1 MiB) plus its headers */
+        "message.max.bytes", "1200000", NULL};
     static const char *const producer_enforced[] = {"enable.idempotence", "true", "acks", "all",
                                                     NULL};
     if (!(conf = kafka_conf_new(cfg, producer_defaults, producer_enforced, errstr, errsize)))
@@ -544,7 +685,11 @@ engine *engine_new(const of_config *cfg, const handler *h, char *errstr, size_t 
     rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
     rd_kafka_conf_set_error_cb(conf, on_error);
     if (!(e->consumer = kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errsize))) goto err;
-    rd_kafka_poll_set_consumer(e->consumer);
+    rd_kafka_resp_err_t perr = rd_kafka_poll_set_consumer(e->consumer);
+    if (perr) {
+        snprintf(errstr, errsize, "redirecting the consumer's queue: %s", rd_kafka_err2str(perr));
+        goto err;
+    }
 
     topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, cfg->topic_orders, RD_KAFKA_PARTITION_UA);
@@ -576,12 +721,14 @@ int engine_run(engine *e, volatile sig_atomic_t *run) {
     int64_t last_commit = time_mono_ms(), last_stats = last_commit;
     uint64_t stats_consumed = 0;
 
+    e->run = run;
     log_info("worker started", "worker_id=%s group=%s topic=%s guarantee=%s",
              cfg->worker_id, cfg->worker_group, cfg->topic_orders, cfg->worker_guarantee);
     while (*run && !e->exit_status) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(e->consumer, 100);
         if (m) consume(e, m);
         rd_kafka_poll(e->producer, 0);
+        handle_failures(e);
 
         int64_t now = time_mono_ms();
         if (now - last_commit >= cfg->worker_commit_interval_ms) {
@@ -608,9 +755,10 @@ int engine_run(engine *e, volatile sig_atomic_t *run) {
     /* Whatever is still queued past the deadline is given up: purged, its
      * offsets stay uncommitted, and the next owner does it again. */
     e->closing = 1;
+    handle_failures(e);
     rd_kafka_purge(e->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_flush(e->producer, 1000);
-    if (e->jobs) log_error("work still held at exit", "jobs=%zu", e->jobs);
+    for (int64_t until = time_mono_ms() + 5000; e->jobs && time_mono_ms() < until;)
+        rd_kafka_poll(e->producer, 50); /* purged deliveries report promptly */
     log_stats(e, "stopped");
     return e->exit_status;
 }
@@ -620,6 +768,19 @@ void engine_get_stats(const engine *e, engine_stats *out) { *out = e->stats; }
 void engine_destroy(engine *e) {
     if (!e) return;
     if (e->producer) rd_kafka_destroy(e->producer);
+    /* Messages must go back before their consumer is destroyed. */
+    if (e->jobs) log_error("work still held at exit", "jobs=%zu", e->jobs);
+    while (e->failures) {
+        failure *f = e->failures;
+        e->failures = f->next;
+        free(f);
+    }
+    while (e->live) {
+        job *j = e->live;
+        e->live = j->next;
+        rd_kafka_message_destroy(j->in);
+        free(j);
+    }
     if (e->consumer) rd_kafka_destroy(e->consumer);
     for (size_t i = 0; i < e->nparts; i++) {
         free(e->parts[i].topic);

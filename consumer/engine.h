@@ -32,6 +32,10 @@ typedef struct engine_stats {
     uint64_t rebalances;
 } engine_stats;
 
+/* Checks settings that only make sense together (the retry and drain
+ * budgets against max.poll.interval.ms). Returns 0, or -1 with the reason. */
+int engine_check_config(const of_config *cfg, char *errstr, size_t errsize);
+
 /* Creates the consumer and producer from cfg (which must outlive the engine)
  * and subscribes to the orders topic. h is borrowed. Returns NULL with the
  * reason in errstr. Free with engine_destroy(). */

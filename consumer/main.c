@@ -131,6 +131,12 @@ int main(int argc, char **argv) {
         goto out;
     }
 
+    if (engine_check_config(&cfg, errstr, sizeof(errstr)) != 0) {
+        fprintf(stderr, "order-worker: %s\n", errstr);
+        status = EXIT_CONFIG;
+        goto out;
+    }
+
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;

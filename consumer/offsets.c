@@ -24,7 +24,7 @@ static int offtrack_grow(offtrack *t) {
     if (!offsets || !done) {
         free(offsets);
         free(done);
-        return OFFTRACK_ERR;
+        return OFFTRACK_NOMEM;
     }
     for (size_t i = 0; i < t->count; i++) {
         offsets[i] = t->offsets[AT(t, i)];
@@ -41,7 +41,7 @@ static int offtrack_grow(offtrack *t) {
 
 int offtrack_add(offtrack *t, int64_t offset) {
     if (offset < 0 || (t->next >= 0 && offset < t->next)) return OFFTRACK_ERR;
-    if (t->count == t->cap && offtrack_grow(t) != OFFTRACK_OK) return OFFTRACK_ERR;
+    if (t->count == t->cap && offtrack_grow(t) != OFFTRACK_OK) return OFFTRACK_NOMEM;
     size_t slot = AT(t, t->count);
     t->offsets[slot] = offset;
     t->done[slot] = 0;

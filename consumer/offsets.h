@@ -12,7 +12,8 @@
 #include <stdint.h>
 
 #define OFFTRACK_OK 0
-#define OFFTRACK_ERR -1
+#define OFFTRACK_ERR -1    /* misuse: offset not increasing, or not tracked */
+#define OFFTRACK_NOMEM -2  /* out of memory */
 
 typedef struct offtrack {
     int64_t *offsets;     /* ring buffer of tracked offsets, ascending from head */
@@ -27,7 +28,8 @@ void offtrack_free(offtrack *t);
 
 /* Tracks a consumed record. Offsets must be added in increasing order (gaps
  * are fine: compaction and transaction markers leave them). Returns
- * OFFTRACK_ERR when offset is not above the last one added, or out of memory. */
+ * OFFTRACK_ERR when offset is not above the last one added, OFFTRACK_NOMEM
+ * when the ring cannot grow. */
 int offtrack_add(offtrack *t, int64_t offset);
 
 /* Marks a tracked offset done, releasing every done offset at the front.

@@ -23,6 +23,12 @@ export ORDERFLEET_HANDLER_LATENCY_MS=1
 export ORDERFLEET_HANDLER_FAILURE_RATE=0.2
 export ORDERFLEET_RETRY_BASE_MS=20
 export ORDERFLEET_RETRY_CAP_MS=200
+# The embedded broker is librdkafka's mock cluster, whose group coordinator
+# (librdkafka 2.0.2) does not finish the second round of a cooperative
+# rebalance: partitions end up "lost" and redone. On the mock the demo uses an
+# eager assignor; against real Kafka the workers' default, cooperative-sticky,
+# is the right one (docs/decisions.md).
+export ORDERFLEET_KAFKA_PARTITION_ASSIGNMENT_STRATEGY=${ORDERFLEET_KAFKA_PARTITION_ASSIGNMENT_STRATEGY:-roundrobin}
 
 pids=()
 broker_pid=
@@ -50,10 +56,19 @@ brokers=$(head -n 1 "$out/broker.txt")
 [ -n "$brokers" ] || { echo "demo: order-devbroker printed no bootstrap servers" >&2; exit 1; }
 say "brokers: $brokers"
 
+# Workers join one at a time, each once the group has settled with the ones
+# before it, so every join is a rebalance of a working group, as in a fleet
+# that scales out.
 say "starting $workers workers (group order-workers)"
 for i in $(seq "$workers"); do
-  "$bin/order-worker" -b "$brokers" --id "demo-worker-$i" 2>"$out/worker-$i.log" &
+  log="$out/worker-$i.log"
+  "$bin/order-worker" -b "$brokers" --id "demo-worker-$i" 2>"$log" &
   pids+=($!)
+  for _ in $(seq 300); do
+    grep -q 'msg="partitions assigned"' "$log" 2>/dev/null && break
+    kill -0 "${pids[-1]}" 2>/dev/null || { cat "$log" >&2; exit 1; }
+    sleep 0.1
+  done
 done
 
 say "placing $orders orders (order-producer load)"

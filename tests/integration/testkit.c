@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -40,8 +41,35 @@ void tk_cluster_stop(tk_cluster *c) {
     free(c);
 }
 
-pid_t tk_spawn(const char *prog, const char *const *args, const char *log_path,
-               const char *stdout_path) {
+extern char **environ;
+
+/* The test's environment with each "NAME=VALUE" of env replacing or adding
+ * NAME, built before fork() so that the child only has to exec. The array is
+ * the caller's to free (the strings are borrowed). */
+static char **env_merge(const char *const *env) {
+    size_t n = 0, extra = 0;
+    while (environ[n]) n++;
+    while (env[extra]) extra++;
+    char **out = calloc(n + extra + 1, sizeof(*out));
+    assert_non_null(out);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int replaced = 0;
+        for (size_t j = 0; j < extra && !replaced; j++) {
+            size_t len = strcspn(env[j], "=");
+            replaced = strncmp(environ[i], env[j], len) == 0 && environ[i][len] == '=';
+        }
+        if (!replaced) out[k++] = environ[i];
+    }
+    for (size_t j = 0; j < extra; j++) out[k++] = (char *)env[j];
+    out[k] = NULL;
+    return out;
+}
+
+/* fork() and exec; in the child only async-signal-safe calls, since the test
+ * process has librdkafka's threads running. */
+static pid_t spawn(const char *prog, const char *const *args, const char *const *env,
+                   int stdin_null, const char *log_path, const char *stdout_path) {
     const char *argv[64];
     char path[1024];
     size_t n = 0;
@@ -49,10 +77,20 @@ pid_t tk_spawn(const char *prog, const char *const *args, const char *log_path,
     argv[n++] = path;
     for (; args && *args && n < 63; args++) argv[n++] = *args;
     argv[n] = NULL;
+    char **envp = env ? env_merge(env) : NULL;
     fflush(NULL);
     pid_t pid = fork();
-    assert_true(pid >= 0);
     if (pid == 0) {
+        /* Die with the test: a failed test never leaves a worker running. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (!stdout_path) { /* never hold the test runner's stdout open */
+            int fd = open("/dev/null", O_WRONLY);
+            if (fd >= 0) dup2(fd, STDOUT_FILENO);
+        }
+        if (stdin_null) {
+            int fd = open("/dev/null", O_RDONLY);
+            if (fd >= 0) dup2(fd, STDIN_FILENO);
+        }
         if (log_path) {
             int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
             if (fd >= 0) dup2(fd, STDERR_FILENO);
@@ -61,11 +99,24 @@ pid_t tk_spawn(const char *prog, const char *const *args, const char *log_path,
             int fd = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
             if (fd >= 0) dup2(fd, STDOUT_FILENO);
         }
-        execv(path, (char *const *)argv);
+        if (envp) execve(path, (char *const *)argv, envp);
+        else execv(path, (char *const *)argv);
         perror(path);
         _exit(127);
     }
+    free(envp);
+    assert_true(pid >= 0);
     return pid;
+}
+
+pid_t tk_spawn(const char *prog, const char *const *args, const char *log_path,
+               const char *stdout_path) {
+    return spawn(prog, args, NULL, 0, log_path, stdout_path);
+}
+
+pid_t tk_spawn_env(const char *prog, const char *const *args, const char *const *env,
+                   const char *log_path, const char *stdout_path) {
+    return spawn(prog, args, env, 0, log_path, stdout_path);
 }
 
 int tk_wait(pid_t pid, int timeout_ms) {
@@ -294,5 +345,140 @@ void tk_dump_log(const char *path) {
         fputs(ring[i % 40], stderr);
         free(ring[i % 40]);
         ring[i % 40] = NULL;
+    }
+}
+
+int tk_run(const char *name, const char *prog, const char *const *args, const char *const *env,
+           int timeout_ms, tk_result *res) {
+    memset(res, 0, sizeof(*res));
+    mkdir(ORDERFLEET_TEST_LOG_DIR, 0755);
+    snprintf(res->out_path, sizeof(res->out_path), "%s/%s-%d.out", ORDERFLEET_TEST_LOG_DIR, name,
+             (int)getpid());
+    snprintf(res->err_path, sizeof(res->err_path), "%s/%s-%d.err", ORDERFLEET_TEST_LOG_DIR, name,
+             (int)getpid());
+    unlink(res->err_path); /* stderr is opened for appending */
+    pid_t pid = spawn(prog, args, env, 1, res->err_path, res->out_path);
+    res->status = tk_wait(pid, timeout_ms);
+    if (res->status == -1) {
+        kill(pid, SIGKILL);
+        tk_wait(pid, 5000);
+    }
+    res->out = tk_read_file(res->out_path);
+    res->err = tk_read_file(res->err_path);
+    if (!res->out) res->out = strdup("");
+    if (!res->err) res->err = strdup("");
+    assert_true(res->out && res->err);
+    return res->status;
+}
+
+void tk_result_free(tk_result *res) {
+    free(res->out);
+    free(res->err);
+    res->out = res->err = NULL;
+}
+
+char *tk_read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
+    while (buf) {
+        len += fread(buf + len, 1, cap - 1 - len, f);
+        if (len < cap - 1) break;
+        char *grown = realloc(buf, cap * 2);
+        if (!grown) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = grown;
+        cap *= 2;
+    }
+    int failed = ferror(f);
+    fclose(f);
+    if (!buf || failed) {
+        free(buf);
+        return NULL;
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+const char *tk_write_file(const char *name, const char *content, char *buf, size_t size) {
+    mkdir(ORDERFLEET_TEST_LOG_DIR, 0755);
+    snprintf(buf, size, "%s/%d-%s", ORDERFLEET_TEST_LOG_DIR, (int)getpid(), name);
+    FILE *f = fopen(buf, "w");
+    if (!f) fail_msg("cannot create %s: %s", buf, strerror(errno));
+    size_t len = strlen(content);
+    int ok = fwrite(content, 1, len, f) == len;
+    if (fclose(f) != 0) ok = 0;
+    if (!ok) fail_msg("cannot write %s", buf);
+    return buf;
+}
+
+char *tk_wait_first_line(const char *path, int timeout_ms) {
+    int64_t deadline = time_mono_ms() + timeout_ms;
+    for (;;) {
+        char *text = tk_read_file(path);
+        char *nl = text ? strchr(text, '\n') : NULL;
+        if (nl) {
+            *nl = '\0';
+            return text;
+        }
+        free(text);
+        if (time_mono_ms() >= deadline) return NULL;
+        struct timespec ts = {0, 10 * 1000000L}; /* polling a file */
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Committed offsets of group on every partition of topic, against the
+ * partitions' ends: the group has caught up when they are equal everywhere. */
+int tk_wait_group_caught_up(const char *bootstraps, const char *group, const char *topic,
+                            int timeout_ms) {
+    char err[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, err, sizeof(err)) ||
+        rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)))
+        fail_msg("conf: %s", err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (!rk) fail_msg("consumer: %s", err);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md;
+    assert_int_equal(rd_kafka_metadata(rk, 0, rkt, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    int nparts = md->topics[0].partition_cnt, caught_up = 0;
+    int64_t deadline = time_mono_ms() + timeout_ms;
+    while (!caught_up && time_mono_ms() < deadline) {
+        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(nparts);
+        for (int i = 0; i < nparts; i++) rd_kafka_topic_partition_list_add(list, topic, i);
+        caught_up = rd_kafka_committed(rk, list, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (int i = 0; caught_up && i < nparts; i++) {
+            int64_t lo, hi;
+            if (rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &hi, 5000)) caught_up = 0;
+            else if (hi > 0 && list->elems[i].offset != hi) caught_up = 0;
+        }
+        rd_kafka_topic_partition_list_destroy(list);
+        if (!caught_up) {
+            struct timespec ts = {0, 100 * 1000000L}; /* polling a condition */
+            nanosleep(&ts, NULL);
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+    return caught_up ? 0 : -1;
+}
+
+/* Waits until the log at path contains needle. */
+int tk_wait_log(const char *path, const char *needle, int timeout_ms) {
+    int64_t deadline = time_mono_ms() + timeout_ms;
+    for (;;) {
+        char *text = tk_read_file(path);
+        int found = text && strstr(text, needle);
+        free(text);
+        if (found) return 0;
+        if (time_mono_ms() >= deadline) return -1;
+        struct timespec ts = {0, 20 * 1000000L}; /* polling a file */
+        nanosleep(&ts, NULL);
     }
 }

@@ -25,10 +25,16 @@ const char *tk_bootstraps(const tk_cluster *c);
 void tk_cluster_stop(tk_cluster *c);
 
 /* Starts build/bin/<prog> with argv (NULL-terminated, without argv[0]),
- * stdout and stderr appended to log_path (NULL: inherit stdout; stderr to
- * stderr). Returns the pid. */
+ * stderr appended to log_path (NULL: the test's stderr) and stdout written to
+ * stdout_path (NULL: /dev/null). The child is killed if the test process
+ * dies. Returns the pid. */
 pid_t tk_spawn(const char *prog, const char *const *args, const char *log_path,
                const char *stdout_path);
+
+/* As tk_spawn(), with env: NULL, or a NULL-terminated list of "NAME=VALUE"
+ * set in the child's environment over the test's own. */
+pid_t tk_spawn_env(const char *prog, const char *const *args, const char *const *env,
+                   const char *log_path, const char *stdout_path);
 
 /* Waits for pid to exit for at most timeout_ms. Returns its exit status
  * (128+signal when killed by one), or -1 on timeout (pid left running). */
@@ -37,6 +43,35 @@ int tk_wait(pid_t pid, int timeout_ms);
 /* Sends sig and waits as tk_wait(); on timeout kills with SIGKILL and
  * returns -1. */
 int tk_stop(pid_t pid, int sig, int timeout_ms);
+
+/* What a program run to completion by tk_run() did. */
+typedef struct tk_result {
+    int status;          /* exit status as tk_wait(); -1: still running at the deadline */
+    char *out, *err;     /* all of stdout and stderr, NUL-terminated (never NULL) */
+    char out_path[512];  /* where they were written: kept in the log directory */
+    char err_path[512];
+} tk_result;
+
+/* Runs build/bin/<prog> with args and env (as tk_spawn_env()), stdin from
+ * /dev/null, stdout and stderr to fresh files named after name, and waits
+ * for it for at most timeout_ms; past that it is killed (status -1). Fills
+ * res and returns res->status. Free with tk_result_free(). */
+int tk_run(const char *name, const char *prog, const char *const *args, const char *const *env,
+           int timeout_ms, tk_result *res);
+void tk_result_free(tk_result *res);
+
+/* Reads the whole file at path. Returns a NUL-terminated malloc'd copy the
+ * caller frees, or NULL when it cannot be read. */
+char *tk_read_file(const char *path);
+
+/* Writes content to a fresh file "<pid>-<name>" in the log directory; buf
+ * gets its path, which is returned. Fails the test if it cannot. */
+const char *tk_write_file(const char *name, const char *content, char *buf, size_t size);
+
+/* Waits for at most timeout_ms (polling every 10 ms) until the file at path
+ * has a complete first line. Returns it without its newline, malloc'd for the
+ * caller to free, or NULL on timeout. */
+char *tk_wait_first_line(const char *path, int timeout_ms);
 
 /* A producer for test input (idempotent, acks=all). */
 rd_kafka_t *tk_producer(const char *bootstraps);
@@ -76,6 +111,14 @@ void tk_tally_free(tk_tally *t);
 /* Reads outcomes from r, tallying order ids, until `distinct` different
  * orders have been seen or timeout_ms passes. Returns the distinct count. */
 size_t tk_collect_outcomes(tk_reader *r, tk_tally *t, size_t distinct, int timeout_ms);
+
+/* Waits until group has committed, on every partition of topic, the end of
+ * the partition (all work done and committed). 0, or -1 at the deadline. */
+int tk_wait_group_caught_up(const char *bootstraps, const char *group, const char *topic,
+                            int timeout_ms);
+
+/* Waits until the file at path contains needle. 0, or -1 at the deadline. */
+int tk_wait_log(const char *path, const char *needle, int timeout_ms);
 
 /* A fresh log file path under the build tree for one child's output. */
 const char *tk_log_path(const char *name, char *buf, size_t size);

@@ -322,12 +322,15 @@ int mode_load(const mode_ctx *ctx, const load_opts *o) {
     pacer pc;
     if (o->rate > 0) pacer_init(&pc, o->rate, start);
 
-    for (long i = 0; i < o->count;) {
+    long i = 0; /* orders generated and handed to the publisher */
+    while (i < o->count) {
         if (!*ctx->run) {
             interrupted = 1;
             break;
         }
-        if (publisher_fatal(p)) break;
+        /* Stop on a fatal error (every send would fail) or when the ids
+         * cannot be written; what is in flight is still finished. */
+        if (publisher_fatal(p) || printer.write_failed) break;
         if (o->rate > 0) {
             int64_t wait = pacer_wait_ms(&pc, time_mono_ms());
             if (wait > 0) {
@@ -351,6 +354,9 @@ int mode_load(const mode_ctx *ctx, const load_opts *o) {
 
     publisher_stats st;
     publisher_get_stats(p, &st);
+    if (publisher_fatal(p))
+        log_error("orders not sent after the fatal producer error", "not_sent=%ld",
+                  o->count - i);
     int64_t elapsed = time_mono_ms() - start;
     uint64_t broken = 0;
     for (int k = KIND_ZERO_QUANTITY; k <= KIND_NO_ITEMS; k++) broken += g->kinds[k];
@@ -365,7 +371,8 @@ int mode_load(const mode_ctx *ctx, const load_opts *o) {
     for (int k = KIND_ZERO_QUANTITY; k < KIND_COUNT; k++)
         log_debug("orders generated", "kind=%s count=%llu", kind_names[k],
                   (unsigned long long)g->kinds[k]);
-    rc = mode_exit_status(st.failed, 0, interrupted);
+    rc = mode_exit_status(st.failed > 0 || publisher_fatal(p), printer.write_failed,
+                          interrupted, 0);
 
 done:
     publisher_destroy(p);

@@ -133,7 +133,9 @@ static void usage(FILE *f) {
             "  --attr KEY=VALUE           an order attribute (repeatable)\n"
             "  --order-id ID              the order id (default: a new UUIDv7)\n"
             "  JSON                       the whole order as one JSON object instead of the\n"
-            "                             flags: {\"customerId\":...,\"items\":[...]}\n"
+            "                             flags: {\"customerId\":...,\"currency\":\"EUR\",\n"
+            "                             \"items\":[...]}; nothing is defaulted in JSON (an\n"
+            "                             order without a currency is REJECTED by the worker)\n"
             "\n"
             "send arguments:\n"
             "  FILE                       NDJSON orders, one JSON object per line; none or\n"
@@ -171,7 +173,7 @@ static void usage(FILE *f) {
             "Examples:\n"
             "  " PROG_NAME " -b localhost:9092 place --customer c-42 \\\n"
             "      --item BURGER-CLASSIC:2 --item COLA-SMALL:1 --attr channel=app\n"
-            "  " PROG_NAME " place '{\"customerId\":\"c-42\",\"items\":"
+            "  " PROG_NAME " place '{\"customerId\":\"c-42\",\"currency\":\"EUR\",\"items\":"
             "[{\"sku\":\"FRIES-LARGE\",\"quantity\":1,\"unitPrice\":\"449\"}]}'\n"
             "  " PROG_NAME " send orders.ndjson > ids.txt\n"
             "  " PROG_NAME " load --count 10000 --rate 500 --ids > ids.txt\n"
@@ -184,10 +186,15 @@ static void usage(FILE *f) {
             "  1    outcomes: some expected orders have no outcome by the deadline\n"
             "  64   usage error\n"
             "  65   some input was invalid (and skipped); every valid order was acknowledged\n"
-            "  69   some orders were not acknowledged by Kafka (wins over 65 and 130)\n"
+            "  69   some orders were not acknowledged by Kafka, or not sent after a fatal\n"
+            "       producer error\n"
+            "  74   stdout could not be written (full disk, closed pipe): the ids or the\n"
+            "       summary are incomplete; orders already sent are still waited for\n"
             "  78   bad configuration (nothing was sent)\n"
             "  130  interrupted by SIGINT/SIGTERM before finishing; orders already sent\n"
             "       are still waited for; a second signal exits at once\n"
+            "  When several apply, the first of 69, 74, 130, 65 wins (outcomes: 69, 74,\n"
+            "  130, 1).\n"
             "\n"
             "Environment:\n"
             "  ORDERFLEET_KAFKA_BOOTSTRAP_SERVERS  the brokers, like -b\n"
@@ -408,6 +415,9 @@ int main(int argc, char **argv) {
     int cfg_loaded = 0, rc;
     args a;
 
+    /* A closed stdout is a write error (EPIPE) that the modes report, while
+     * they still finish what is in flight: it must not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
     cli_init(&cli, PROG_NAME);
     memset(&a, 0, sizeof(a));
     a.load.count = 1000;
@@ -455,6 +465,12 @@ int main(int argc, char **argv) {
     }
 
 done:
+    /* The modes report their own write errors; this catches the rest of
+     * stdout (--help, -X list, --version...). */
+    if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout))) {
+        fprintf(stderr, PROG_NAME ": cannot write to stdout: %s\n", strerror(errno));
+        rc = EXIT_IOERR;
+    }
     if (cfg_loaded) config_free(&cfg);
     cli_free(&cli);
     free(a.positional);

@@ -17,6 +17,7 @@
 /* Exit statuses besides cli.h's EXIT_USAGE (64), EXIT_DATAERR (65),
  * EXIT_UNAVAILABLE (69) and config.h's EXIT_CONFIG (78). */
 #define EXIT_LOST 1          /* outcomes: some expected orders have no outcome */
+#define EXIT_IOERR 74        /* EX_IOERR: stdout could not be written */
 #define EXIT_INTERRUPTED 130 /* 128 + SIGINT */
 
 typedef struct mode_ctx {
@@ -62,13 +63,18 @@ int mode_send(const mode_ctx *ctx, const send_opts *o);
 int mode_load(const mode_ctx *ctx, const load_opts *o);
 int mode_outcomes(const mode_ctx *ctx, const outcomes_opts *o);
 
-/* The exit status of a producing mode: 69 when any order was not
- * acknowledged, else 130 when interrupted before all input was sent, else 65
- * when some input was invalid, else 0. */
-static inline int mode_exit_status(uint64_t failed, uint64_t invalid, int interrupted) {
-    if (failed > 0) return EXIT_UNAVAILABLE;
+/* The exit status of a producing mode, the first that applies, most
+ * serious first: 69 when some order was not acknowledged or a fatal producer
+ * error left orders unsent (Kafka does not have them); 74 when stdout could
+ * not be written (the ids, the input of outcomes --expect, are incomplete);
+ * 130 when interrupted before all input was sent; 65 when some input was
+ * invalid; else 0. The arguments are flags, in that order. */
+static inline int mode_exit_status(int unavailable, int write_failed, int interrupted,
+                                   int invalid) {
+    if (unavailable) return EXIT_UNAVAILABLE;
+    if (write_failed) return EXIT_IOERR;
     if (interrupted) return EXIT_INTERRUPTED;
-    if (invalid > 0) return EXIT_DATAERR;
+    if (invalid) return EXIT_DATAERR;
     return 0;
 }
 

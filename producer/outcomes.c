@@ -304,7 +304,9 @@ static int64_t percentile(const int64_t *v, size_t n, double pct) {
     return v[rank - 1];
 }
 
-static void print_summary(ledger *l, int json, int interrupted) {
+/* Prints the summary on stdout and up to LOST_LISTED lost ids on stderr.
+ * Returns 0, or -1 (logged) when stdout could not be written. */
+static int print_summary(ledger *l, int json, int interrupted) {
     size_t lost = l->n - l->accounted;
     int have = l->accounted > 0;
     int64_t p50 = 0, p99 = 0;
@@ -366,7 +368,11 @@ static void print_summary(ledger *l, int json, int interrupted) {
             printf("%-16s%10s\n", "latency p99", "-");
         }
     }
-    fflush(stdout);
+    int rc = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        log_error("cannot write the summary to stdout", "error=%s", strerror(errno));
+        rc = -1;
+    }
 
     size_t listed = 0;
     for (size_t i = 0; i < l->n && listed < LOST_LISTED; i++)
@@ -375,6 +381,7 @@ static void print_summary(ledger *l, int json, int interrupted) {
             listed++;
         }
     if (lost > listed) fprintf(stderr, PROG_NAME ": ... and %zu more lost orders\n", lost - listed);
+    return rc;
 }
 
 typedef struct progress {
@@ -406,7 +413,8 @@ static void progress_clear(progress *pg) {
 /* ---- the mode ---------------------------------------------------------- */
 
 /* Handles one record: decodes it and either accounts for it (l != NULL) or
- * prints it as JSON (the tail). */
+ * prints it as JSON (the tail); sets *write_failed (logged once) when stdout
+ * cannot be written, after which nothing more is printed. */
 static void handle_record(const rd_kafka_message_t *m, ledger *l, int *write_failed) {
     char errstr[256];
     order_completed_t *oc = codec_completed_decode(m->payload, m->len, errstr, sizeof(errstr));
@@ -418,13 +426,14 @@ static void handle_record(const rd_kafka_message_t *m, ledger *l, int *write_fai
     }
     if (l) {
         ledger_record(l, oc);
-    } else {
+    } else if (!*write_failed) {
         char *s = orderjson_completed_dump(oc);
         int rc = s ? printf("%s\n", s) : -1;
         if (fflush(stdout) != 0) rc = -1;
-        if (rc < 0 && !*write_failed) {
+        if (rc < 0) {
             *write_failed = 1;
-            log_error("cannot write outcomes to stdout", "order_id=%s", oc->order_id);
+            log_error("cannot write outcomes to stdout, stopping", "order_id=%s error=%s",
+                      oc->order_id, strerror(errno));
         }
         free(s);
     }
@@ -442,8 +451,7 @@ int mode_outcomes(const mode_ctx *ctx, const outcomes_opts *o) {
     if (l && (rc = read_expected(o->expect, l)) != 0) goto done;
     if (l && l->n == 0) {
         /* Nothing to wait for: the summary of nothing, without Kafka. */
-        print_summary(l, ctx->json, 0);
-        rc = 0;
+        rc = print_summary(l, ctx->json, 0) != 0 ? EXIT_IOERR : 0;
         goto done;
     }
 
@@ -466,6 +474,7 @@ int mode_outcomes(const mode_ctx *ctx, const outcomes_opts *o) {
             break;
         }
         if (l && l->accounted == l->n) break;
+        if (write_failed) break; /* a tail nobody can read */
         if (deadline && time_mono_ms() >= deadline) break;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, POLL_SLICE_MS);
         if (l) progress_draw(&pg, l);
@@ -483,11 +492,14 @@ int mode_outcomes(const mode_ctx *ctx, const outcomes_opts *o) {
     if (err) log_warn("cannot close the consumer", "error=%s", rd_kafka_err2str(err));
 
     if (!l) {
-        rc = assigned == FETCH_TIMEOUT ? EXIT_UNAVAILABLE : 0; /* a tail ends by design */
+        /* A tail ends by design: only not reading or not writing is an error. */
+        if (assigned == FETCH_TIMEOUT) rc = EXIT_UNAVAILABLE;
+        else if (write_failed) rc = EXIT_IOERR;
+        else rc = 0;
         goto done;
     }
-    print_summary(l, ctx->json, interrupted);
-    if (l->accounted == l->n) rc = 0;
+    if (print_summary(l, ctx->json, interrupted) != 0) rc = EXIT_IOERR;
+    else if (l->accounted == l->n) rc = 0;
     else if (interrupted) rc = EXIT_INTERRUPTED;
     else rc = EXIT_LOST;
 

@@ -199,7 +199,8 @@ int mode_place(const mode_ctx *ctx, const place_opts *o) {
 
     publisher_stats st;
     publisher_get_stats(p, &st);
-    rc = mode_exit_status(st.failed, 0, sent == PUBLISH_STOPPED);
+    rc = mode_exit_status(st.failed > 0 || publisher_fatal(p), printer.write_failed,
+                          sent == PUBLISH_STOPPED, 0);
 
 done:
     publisher_destroy(p);

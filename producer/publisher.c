@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "producer/publisher.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,8 @@
 
 /* One order whose delivery report is outstanding: the per-message opaque.
  * Kept on a list owned by the publisher so that nothing leaks when the
- * producer is destroyed with reports still pending. */
+ * producer is destroyed with reports still pending; the list's length is
+ * what publisher_finish() waits on. */
 typedef struct pending {
     struct pending *prev, *next;
     int counted; /* already counted as failed by publisher_finish() */
@@ -40,8 +42,9 @@ struct publisher {
     volatile sig_atomic_t *run;
     int finish_timeout_ms;
     int fatal;
-    uint64_t sent, acked, failed;
-    pending *pending; /* head of the outstanding list */
+    uint64_t sent, acked, failed; /* see publisher_stats */
+    pending *pending;             /* head of the outstanding list */
+    size_t in_flight;             /* entries on that list */
 };
 
 static const char *const producer_defaults[] = {
@@ -65,12 +68,14 @@ static void pending_link(publisher *p, pending *pd) {
     pd->next = p->pending;
     if (p->pending) p->pending->prev = pd;
     p->pending = pd;
+    p->in_flight++;
 }
 
 static void pending_unlink(publisher *p, pending *pd) {
     if (pd->prev) pd->prev->next = pd->next;
     else p->pending = pd->next;
     if (pd->next) pd->next->prev = pd->prev;
+    p->in_flight--;
 }
 
 /* Delivery report: runs once per enqueued order, inside rd_kafka_poll() or
@@ -197,8 +202,10 @@ static void make_traceparent(char out[56]) {
     memcpy(o, "-01", 4);
 }
 
-/* Counts and logs an order that never made it into the producer. */
+/* Counts and logs an order that never made it into the producer: it was
+ * sent to the publisher, and failed. */
 static int send_failed(publisher *p, const char *order_id, const char *why) {
+    p->sent++;
     p->failed++;
     log_error("order not acknowledged", "order_id=%s error=%s", order_id, why);
     return PUBLISH_ERR;
@@ -269,23 +276,19 @@ int publisher_send(publisher *p, const order_placed_t *order) {
 
 void publisher_poll(publisher *p, int timeout_ms) { rd_kafka_poll(p->rk, timeout_ms); }
 
-static uint64_t outstanding(const publisher *p) {
-    return p->sent > p->acked + p->failed ? p->sent - p->acked - p->failed : 0;
-}
-
 void publisher_finish(publisher *p, void (*tick)(void *opaque), void *opaque) {
     int64_t deadline = time_mono_ms() + p->finish_timeout_ms;
     int told = 0;
-    while (outstanding(p) > 0 && time_mono_ms() < deadline) {
+    while (p->in_flight > 0 && time_mono_ms() < deadline) {
         if (!*p->run && !told) {
             log_warn("stopping: waiting for delivery reports, interrupt again to exit now",
-                     "outstanding=%llu", (unsigned long long)outstanding(p));
+                     "outstanding=%zu", p->in_flight);
             told = 1;
         }
         rd_kafka_flush(p->rk, FINISH_SLICE_MS);
         if (tick) tick(opaque);
     }
-    if (outstanding(p) == 0) return;
+    if (p->in_flight == 0) return;
 
     /* Past the deadline: purge what librdkafka still holds, so that each
      * order gets a report (with a purge error) and its line in the log. */
@@ -293,7 +296,7 @@ void publisher_finish(publisher *p, void (*tick)(void *opaque), void *opaque) {
         rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     if (err) log_warn("cannot purge the producer queue", "error=%s", rd_kafka_err2str(err));
     int64_t purge_deadline = time_mono_ms() + 1000;
-    while (outstanding(p) > 0 && time_mono_ms() < purge_deadline)
+    while (p->in_flight > 0 && time_mono_ms() < purge_deadline)
         rd_kafka_poll(p->rk, FINISH_SLICE_MS);
 
     for (pending *pd = p->pending; pd; pd = pd->next) {
@@ -332,6 +335,7 @@ void publisher_destroy(publisher *p) {
 void publisher_ack_print(const publisher_ack *ack, void *opaque) {
     ack_printer *pr = opaque;
     int rc;
+    if (pr->write_failed) return;
     if (pr->json) {
         json_t *o = json_pack("{s:s, s:s, s:i, s:I}", "orderId", ack->order_id, "topic",
                               ack->topic, "partition", (int)ack->partition, "offset",
@@ -344,9 +348,9 @@ void publisher_ack_print(const publisher_ack *ack, void *opaque) {
         rc = printf("%s\n", ack->order_id);
     }
     if (fflush(stdout) != 0) rc = -1;
-    if (rc < 0 && !pr->write_failed) {
+    if (rc < 0) {
         pr->write_failed = 1;
-        log_error("cannot write acknowledged order ids to stdout", "order_id=%s",
-                  ack->order_id);
+        log_error("cannot write acknowledged order ids to stdout, stopping",
+                  "order_id=%s error=%s", ack->order_id, strerror(errno));
     }
 }

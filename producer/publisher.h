@@ -32,9 +32,10 @@ typedef struct publisher_ack {
 
 typedef void publisher_ack_fn(const publisher_ack *ack, void *opaque);
 
-/* Counts since publisher_new(). sent: enqueued in the producer; acked +
- * failed == sent once publisher_finish() has returned. failed also counts
- * orders that could not be enqueued at all. */
+/* Counts since publisher_new(). sent: orders handed to publisher_send()
+ * (all but PUBLISH_STOPPED ones). Each ends as acked or as failed (not
+ * acknowledged, or never enqueued at all), so acked + failed == sent once
+ * publisher_finish() has returned. */
 typedef struct publisher_stats {
     uint64_t sent;
     uint64_t acked;
@@ -42,7 +43,7 @@ typedef struct publisher_stats {
 } publisher_stats;
 
 #define PUBLISH_OK 0       /* enqueued: its delivery report will follow */
-#define PUBLISH_ERR -1     /* not enqueued; logged and counted as failed */
+#define PUBLISH_ERR -1     /* not enqueued; logged and counted as sent and failed */
 #define PUBLISH_STOPPED -2 /* *run was cleared while the queue was full; not sent, not counted */
 
 /* Creates the producer from cfg (topic cfg->topic_orders, cfg's kafka
@@ -63,7 +64,7 @@ int publisher_send(publisher *p, const order_placed_t *order);
 /* Serves delivery reports, waiting up to timeout_ms for the first one. */
 void publisher_poll(publisher *p, int timeout_ms);
 
-/* Waits for the delivery report of every order sent, in slices of 100 ms,
+/* Waits for the delivery report of every order in flight, in slices of 100 ms,
  * up to message.timeout.ms + 5 s; tick (may be NULL) is called after each
  * slice, for progress lines. Orders still without a report at the deadline
  * are logged and counted as failed. Not interrupted by *run: orders already
@@ -81,7 +82,9 @@ int publisher_fatal(const publisher *p);
 void publisher_destroy(publisher *p);
 
 /* What publisher_ack_print() needs: json selects the output format;
- * write_failed is set when stdout could not be written (reported once). */
+ * write_failed is set when stdout could not be written (reported once; no
+ * later id is written): the mode should stop sending, finish what is in
+ * flight and exit with EXIT_IOERR. */
 typedef struct ack_printer {
     int json;
     int write_failed;
@@ -90,7 +93,8 @@ typedef struct ack_printer {
 /* A publisher_ack_fn (opaque: an ack_printer) that writes the acknowledged
  * order id on stdout, "<order id>\n" or with json
  * {"orderId":"…","topic":"orders","partition":3,"offset":17}, and flushes
- * the line so that a pipe sees each id as soon as it is acknowledged. */
+ * the line so that a pipe sees each id as soon as it is acknowledged.
+ * Nothing is written once pr->write_failed is set. */
 void publisher_ack_print(const publisher_ack *ack, void *opaque);
 
 #endif

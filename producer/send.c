@@ -3,7 +3,12 @@
  *
  * The input is read with poll(2) and read(2) rather than stdio so that,
  * while a pipe or a terminal is quiet, delivery reports are still served
- * (the ids of earlier lines appear at once) and Ctrl-C is noticed. */
+ * (the ids of earlier lines appear at once) and Ctrl-C is noticed.
+ *
+ * After a fatal producer error nothing more is sent, but the rest of the
+ * input is still read and parsed, so that the log can say exactly how many
+ * orders, from which line, were not sent. Once stdout cannot be written the
+ * input is left unread: nobody would see the ids. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -137,7 +142,8 @@ int mode_send(const mode_ctx *ctx, const send_opts *o) {
     char errstr[512];
     const char *name = o->path && strcmp(o->path, "-") != 0 ? o->path : NULL;
     int fd = STDIN_FILENO, rc, interrupted = 0, read_failed = 0;
-    uint64_t invalid = 0;
+    uint64_t invalid = 0, not_sent = 0;
+    long first_not_sent = 0;
     line_reader r;
     publisher *p = NULL;
     ack_printer printer = {.json = ctx->json, .write_failed = 0};
@@ -170,7 +176,7 @@ int mode_send(const mode_ctx *ctx, const send_opts *o) {
             interrupted = 1;
             break;
         }
-        if (publisher_fatal(p)) break;
+        if (printer.write_failed) break;
         int got = reader_next(&r, READ_WAIT_MS);
         if (got == LR_EOF) break;
         if (got == LR_AGAIN) {
@@ -204,6 +210,11 @@ int mode_send(const mode_ctx *ctx, const send_opts *o) {
             invalid++;
             continue;
         }
+        if (publisher_fatal(p)) {
+            if (not_sent++ == 0) first_not_sent = r.lineno;
+            codec_placed_free(order);
+            continue;
+        }
         int sent = publisher_send(p, order);
         codec_placed_free(order);
         if (sent == PUBLISH_STOPPED) {
@@ -216,10 +227,18 @@ int mode_send(const mode_ctx *ctx, const send_opts *o) {
 
     publisher_stats st;
     publisher_get_stats(p, &st);
+    if (publisher_fatal(p)) {
+        if (not_sent > 0)
+            log_error("orders not sent after the fatal producer error", "not_sent=%llu "
+                      "first_line=%ld", (unsigned long long)not_sent, first_not_sent);
+        else
+            log_error("orders not sent after the fatal producer error", "not_sent=0");
+    }
     log_info("send finished", "lines=%ld sent=%llu acked=%llu failed=%llu invalid=%llu",
              r.lineno, (unsigned long long)st.sent, (unsigned long long)st.acked,
              (unsigned long long)st.failed, (unsigned long long)invalid);
-    rc = mode_exit_status(st.failed, invalid + (uint64_t)read_failed, interrupted);
+    rc = mode_exit_status(st.failed > 0 || publisher_fatal(p), printer.write_failed,
+                          interrupted, invalid > 0 || read_failed);
 
 done:
     publisher_destroy(p);

@@ -319,7 +319,7 @@ int mode_load(const mode_ctx *ctx, const load_opts *o) {
     int64_t start = time_mono_ms();
     progress pg = {.enabled = ctx->progress, .pub = p, .count = o->count, .start_ms = start,
                    .last_draw_ms = start, .width = 0};
-    pacer pc;
+    pacer pc = {0};
     if (o->rate > 0) pacer_init(&pc, o->rate, start);
 
     long i = 0; /* orders generated and handed to the publisher */

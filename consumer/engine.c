@@ -428,6 +428,9 @@ static void consume(engine *e, rd_kafka_message_t *m) {
         rd_kafka_message_destroy(m);
         return;
     }
+    if (p->track.next < 0) /* the first record of this assignment: where it starts */
+        log_info("partition started", "topic=%s partition=%" PRId32 " offset=%" PRId64,
+                 p->topic, p->partition, m->offset);
     int rc = offtrack_add(&p->track, m->offset);
     if (rc == OFFTRACK_ERR) {
         /* The partition went back (an offset reset or a seek): start its
@@ -614,6 +617,20 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
 
 /* ---- lifecycle -------------------------------------------------------- */
 
+/* cooperative-sticky is the contract's assignor, but before librdkafka 2.10 a
+ * commit that meets the second round of a cooperative rebalance fails with
+ * ILLEGAL_GENERATION and librdkafka then drops the member's whole assignment
+ * (librdkafka issue #4059, fixed by PR #4908 in 2.10.0): partitions stall or
+ * are redone. A worker commits all the time, so on older librdkafka (Debian
+ * 12 ships 2.0.2, Debian 13 2.8) it uses an eager assignor, whose rebalances
+ * are stop-the-world but sound. -X partition.assignment.strategy=... wins. */
+#define COOPERATIVE_SAFE_LIBRDKAFKA 0x020a0000
+
+const char *engine_default_assignor(void) {
+    return rd_kafka_version() >= COOPERATIVE_SAFE_LIBRDKAFKA ? "cooperative-sticky"
+                                                             : "roundrobin";
+}
+
 /* The poll loop is not served while an order is retried or while revoked
  * partitions drain inside the rebalance callback; past max.poll.interval.ms
  * the group would evict the worker mid-work. So both budgets must fit in it. */
@@ -672,10 +689,10 @@ engine *engine_new(const of_config *cfg, const handler *h, char *errstr, size_t 
     /* The consumer: offsets are stored and committed by us alone, only for
      * done work; a new group starts from the earliest record so an order
      * placed before the first worker started is still processed. */
-    static const char *const consumer_defaults[] = {
+    const char *consumer_defaults[] = {
         "client.id", "order-worker", "auto.offset.reset", "earliest",
-        "partition.assignment.strategy", "cooperative-sticky", "session.timeout.ms", "10000",
-        NULL};
+        "partition.assignment.strategy", engine_default_assignor(), "session.timeout.ms",
+        "10000", NULL};
     const char *consumer_enforced[] = {"group.id", cfg->worker_group, "enable.auto.commit",
                                        "false", "enable.auto.offset.store", "false", NULL};
     if (!(conf = kafka_conf_new(cfg, consumer_defaults, consumer_enforced, errstr, errsize)))
@@ -722,8 +739,11 @@ int engine_run(engine *e, volatile sig_atomic_t *run) {
     uint64_t stats_consumed = 0;
 
     e->run = run;
-    log_info("worker started", "worker_id=%s group=%s topic=%s guarantee=%s",
-             cfg->worker_id, cfg->worker_group, cfg->topic_orders, cfg->worker_guarantee);
+    const char *assignor = config_kafka_get(cfg, "partition.assignment.strategy");
+    log_info("worker started", "worker_id=%s group=%s topic=%s guarantee=%s assignor=%s "
+             "librdkafka=%s", cfg->worker_id, cfg->worker_group, cfg->topic_orders,
+             cfg->worker_guarantee, assignor ? assignor : engine_default_assignor(),
+             rd_kafka_version_str());
     while (*run && !e->exit_status) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(e->consumer, 100);
         if (m) consume(e, m);

@@ -1,6 +1,6 @@
 /* engine: the worker's Kafka loop (DESIGN.md §5).
  *
- * Consumes orders as a member of the worker group (cooperative-sticky), hands
+ * Consumes orders as a member of the worker group, hands
  * each order to the handler, publishes the outcome on the completed topic
  * (and undecodable or unidentifiable records, and orders that failed on every
  * attempt, to the dead-letter topic), and commits an input offset only once
@@ -31,6 +31,11 @@ typedef struct engine_stats {
     uint64_t publish_errors;
     uint64_t rebalances;
 } engine_stats;
+
+/* The partition assignor a worker uses unless configured otherwise:
+ * cooperative-sticky where librdkafka handles commits during cooperative
+ * rebalances correctly (2.10 and later), roundrobin before. */
+const char *engine_default_assignor(void);
 
 /* Checks settings that only make sense together (the retry and drain
  * budgets against max.poll.interval.ms). Returns 0, or -1 with the reason. */

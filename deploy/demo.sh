@@ -23,12 +23,6 @@ export ORDERFLEET_HANDLER_LATENCY_MS=1
 export ORDERFLEET_HANDLER_FAILURE_RATE=0.2
 export ORDERFLEET_RETRY_BASE_MS=20
 export ORDERFLEET_RETRY_CAP_MS=200
-# The embedded broker is librdkafka's mock cluster, whose group coordinator
-# (librdkafka 2.0.2) does not finish the second round of a cooperative
-# rebalance: partitions end up "lost" and redone. On the mock the demo uses an
-# eager assignor; against real Kafka the workers' default, cooperative-sticky,
-# is the right one (docs/decisions.md).
-export ORDERFLEET_KAFKA_PARTITION_ASSIGNMENT_STRATEGY=${ORDERFLEET_KAFKA_PARTITION_ASSIGNMENT_STRATEGY:-roundrobin}
 
 pids=()
 broker_pid=

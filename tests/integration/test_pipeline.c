@@ -15,13 +15,8 @@
 #include "common/headers.h"
 #include "testkit.h"
 
-/* Workers on the mock cluster use an eager assignor: the mock's group
- * coordinator (librdkafka 2.0.2) does not complete the second round of a
- * cooperative rebalance, so partitions would be lost and redone (see
- * docs/decisions.md). Cooperative rebalancing is tested against real Kafka. */
 static pid_t start_worker(tk_cluster *c, const char *log, const char *extra) {
-    const char *args[] = {"-b", tk_bootstraps(c), "--drain-timeout-ms", "20000",
-                          "-X", "partition.assignment.strategy=roundrobin", extra, NULL};
+    const char *args[] = {"-b", tk_bootstraps(c), "--drain-timeout-ms", "20000", extra, NULL};
     return tk_spawn("order-worker", args, log, NULL);
 }
 
@@ -200,5 +195,7 @@ int main(void) {
         cmocka_unit_test(test_bad_records_are_dead_lettered),
         cmocka_unit_test(test_sigterm_mid_stream_then_restart),
     };
+    /* TEST_FILTER=<pattern> runs the matching tests only (cmocka: * and ?). */
+    if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

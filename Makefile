@@ -11,15 +11,19 @@ BUILD_ASAN ?= build-asan
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps build demo test test-unit test-integration test-asan format clean help
+.PHONY: all deps deps-e2e build demo test test-unit test-integration test-e2e chaos test-asan \
+        kafka-start kafka-stop format clean help
 
 all: build
 
 help:
 	@echo "make demo              run the pipeline on the embedded broker and show the result"
-	@echo "make test              build and run every test (ctest labels unit, integration)"
+	@echo "make test              build and run every test (ctest labels unit, integration, e2e)"
 	@echo "make test-unit         only the unit tests"
-	@echo "make test-integration  only the integration tests"
+	@echo "make test-integration  only the integration tests (embedded mock cluster)"
+	@echo "make test-e2e          only the e2e tests (real Apache Kafka, fetched with Maven)"
+	@echo "make chaos             workers joining and leaving under load (not yet in make test)"
+	@echo "make kafka-start       a real local Kafka (deploy/kafka-local.sh); kafka-stop"
 	@echo "make test-asan         unit and integration tests built with ASan+UBSan"
 	@echo "make build             configure and build into $(BUILD)/ (programs in $(BUILD)/bin)"
 	@echo "make deps              install missing build packages (apt-get)"
@@ -28,6 +32,11 @@ help:
 
 deps:
 	@deploy/install-deps.sh
+
+# The e2e tests also need Java, Maven and kcat (Kafka itself comes from Maven
+# Central, cached after the first run).
+deps-e2e: deps
+	@deploy/install-deps.sh deploy/packages-e2e.txt
 
 $(BUILD)/CMakeCache.txt: | deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
@@ -38,8 +47,12 @@ build: deps $(BUILD)/CMakeCache.txt
 demo: build
 	deploy/demo.sh $(BUILD)/bin
 
-test: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+test: build deps-e2e
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE '^chaos$$'
+
+chaos: build deps-e2e
+	cd $(BUILD) && ctest --output-on-failure -L '^chaos$$'
+
 
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L unit
@@ -47,10 +60,19 @@ test-unit: build
 test-integration: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L integration
 
-test-asan: deps
+test-e2e: build deps-e2e
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L '^e2e$$' 
+
+kafka-start: deps-e2e
+	@deploy/kafka-local.sh start
+
+kafka-stop:
+	@deploy/kafka-local.sh stop
+
+test-asan: deps deps-e2e
 	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DORDERFLEET_SANITIZE=ON $(CMAKE_ARGS)
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
-	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS)
+	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS) -LE '^chaos$$'
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine lacks to build and test
 # orderfleet: the packages in deploy/packages-build.txt (or the list files
-# given as arguments). Does nothing when all are installed. As root it runs
+# given as arguments). A line is "package [command]": with a command, the
+# package is skipped when that command is already on PATH. Does nothing when all are installed. As root it runs
 # apt-get itself; otherwise it uses sudo when that works without a password,
 # and else prints the exact command to run and fails.
 set -euo pipefail
@@ -11,9 +12,11 @@ lists=("$@")
 
 missing=()
 for list in "${lists[@]}"; do
-  while read -r pkg; do
-    pkg=${pkg%%#*}; pkg=${pkg//[[:space:]]/}
+  while read -r pkg cmd _; do
+    pkg=${pkg%%#*}
     [ -n "$pkg" ] || continue
+    [[ ${cmd:-} == \#* ]] && cmd=
+    if [ -n "${cmd:-}" ] && command -v "$cmd" >/dev/null 2>&1; then continue; fi
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
       missing+=("$pkg")
     fi

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "common/headers.h"
+#include "common/kafka.h"
 #include "common/order_codec.h"
 #include "common/timeutil.h"
 
@@ -73,7 +74,10 @@ static pid_t spawn(const char *prog, const char *const *args, const char *const 
     const char *argv[64];
     char path[1024];
     size_t n = 0;
-    snprintf(path, sizeof(path), "%s/%s", ORDERFLEET_BIN_DIR, prog);
+    if (prog[0] == '/') /* a program of the system's, such as kcat */
+        snprintf(path, sizeof(path), "%s", prog);
+    else
+        snprintf(path, sizeof(path), "%s/%s", ORDERFLEET_BIN_DIR, prog);
     argv[n++] = path;
     for (; args && *args && n < 63; args++) argv[n++] = *args;
     argv[n] = NULL;
@@ -481,4 +485,91 @@ int tk_wait_log(const char *path, const char *needle, int timeout_ms) {
         struct timespec ts = {0, 20 * 1000000L}; /* polling a file */
         nanosleep(&ts, NULL);
     }
+}
+
+/* ---- real Kafka --------------------------------------------------------- */
+
+const char *tk_e2e_bootstraps(void) {
+    static char buf[1024]; /* read once per test process */
+    if (buf[0]) return buf;
+    const char *dir = getenv("ORDERFLEET_E2E_KAFKA_DIR");
+    if (!dir) fail_msg("ORDERFLEET_E2E_KAFKA_DIR is not set: run e2e tests through ctest");
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/bootstrap", dir);
+    char *text = tk_read_file(path);
+    if (!text) fail_msg("no running Kafka: %s is missing", path);
+    snprintf(buf, sizeof(buf), "%s", text);
+    buf[strcspn(buf, "\n")] = '\0';
+    free(text);
+    return buf;
+}
+
+void tk_topics_create(const char *bootstraps, const char *prefix, int replication,
+                      tk_topics *t) {
+    char err[512];
+    snprintf(t->orders, sizeof(t->orders), "%s.orders", prefix);
+    snprintf(t->completed, sizeof(t->completed), "%s.orders.completed", prefix);
+    snprintf(t->replies, sizeof(t->replies), "%s.orders.replies", prefix);
+    snprintf(t->retry, sizeof(t->retry), "%s.orders.retry", prefix);
+    snprintf(t->dlq, sizeof(t->dlq), "%s.orders.dlq", prefix);
+    snprintf(t->group, sizeof(t->group), "%s.workers", prefix);
+    const char *names[] = {t->orders, t->completed, t->replies, t->retry, t->dlq};
+    const int parts[] = {12, 12, 12, 12, 3};
+
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, err, sizeof(err)))
+        fail_msg("conf: %s", err);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (!rk) fail_msg("admin client: %s", err);
+    rd_kafka_NewTopic_t *nt[5];
+    for (int i = 0; i < 5; i++) {
+        nt[i] = rd_kafka_NewTopic_new(names[i], parts[i], replication, err, sizeof(err));
+        if (!nt[i]) fail_msg("topic %s: %s", names[i], err);
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_CreateTopics(rk, nt, 5, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+    if (!ev) fail_msg("CreateTopics: no answer within 60 s");
+    if (rd_kafka_event_error(ev)) fail_msg("CreateTopics: %s", rd_kafka_event_error_string(ev));
+    size_t n;
+    const rd_kafka_topic_result_t **res =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    for (size_t i = 0; i < n; i++)
+        if (rd_kafka_topic_result_error(res[i]) &&
+            rd_kafka_topic_result_error(res[i]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+            fail_msg("creating %s: %s", rd_kafka_topic_result_name(res[i]),
+                     rd_kafka_topic_result_error_string(res[i]));
+    rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    for (int i = 0; i < 5; i++) rd_kafka_NewTopic_destroy(nt[i]);
+    /* Creation is asynchronous in the cluster: wait until metadata shows it. */
+    for (int i = 0; i < 5; i++) {
+        char why[256];
+        int64_t deadline = time_mono_ms() + 30000;
+        while (kafka_wait_metadata(rk, names[i], 5000, why, sizeof(why)) != KAFKA_OK)
+            if (time_mono_ms() > deadline) fail_msg("topic %s never appeared: %s", names[i], why);
+    }
+    rd_kafka_destroy(rk);
+
+    snprintf(t->env[0], sizeof(t->env[0]), "ORDERFLEET_TOPICS_ORDERS=%s", t->orders);
+    snprintf(t->env[1], sizeof(t->env[1]), "ORDERFLEET_TOPICS_COMPLETED=%s", t->completed);
+    snprintf(t->env[2], sizeof(t->env[2]), "ORDERFLEET_TOPICS_REPLIES=%s", t->replies);
+    snprintf(t->env[3], sizeof(t->env[3]), "ORDERFLEET_TOPICS_RETRY=%s", t->retry);
+    snprintf(t->env[4], sizeof(t->env[4]), "ORDERFLEET_TOPICS_DLQ=%s", t->dlq);
+    snprintf(t->env[5], sizeof(t->env[5]), "ORDERFLEET_WORKER_GROUP=%s", t->group);
+    for (int i = 0; i < 6; i++) t->envp[i] = t->env[i];
+    t->envp[6] = NULL;
+}
+
+const char *tk_which(const char *prog, char *buf, size_t size) {
+    const char *path = getenv("PATH");
+    if (!path) path = "/usr/bin:/bin";
+    while (*path) {
+        size_t n = strcspn(path, ":");
+        snprintf(buf, size, "%.*s/%s", (int)n, path, prog);
+        if (access(buf, X_OK) == 0) return buf;
+        path += n + (path[n] == ':');
+    }
+    fail_msg("%s is not installed (deploy/packages-e2e.txt)", prog);
+    return NULL;
 }

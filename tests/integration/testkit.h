@@ -120,6 +120,27 @@ int tk_wait_group_caught_up(const char *bootstraps, const char *group, const cha
 /* Waits until the file at path contains needle. 0, or -1 at the deadline. */
 int tk_wait_log(const char *path, const char *needle, int timeout_ms);
 
+/* ---- real Kafka (label e2e) ---- */
+
+/* The bootstrap servers of the Kafka that ctest's fixture started
+ * (deploy/kafka-local.sh, its directory in ORDERFLEET_E2E_KAFKA_DIR). */
+const char *tk_e2e_bootstraps(void);
+
+/* One test's own topics on a shared cluster ("<prefix>.orders", ...), its
+ * own worker group, and the environment that points the programs at them. */
+typedef struct tk_topics {
+    char orders[128], completed[128], replies[128], retry[128], dlq[128], group[128];
+    char env[6][192];
+    const char *envp[7]; /* NULL-terminated, for tk_spawn_env() and tk_run() */
+} tk_topics;
+
+/* Creates the topics with the admin API and waits until they are visible. */
+void tk_topics_create(const char *bootstraps, const char *prefix, int replication,
+                      tk_topics *t);
+
+/* The full path of a program on PATH (into buf); fails the test when absent. */
+const char *tk_which(const char *prog, char *buf, size_t size);
+
 /* A fresh log file path under the build tree for one child's output. */
 const char *tk_log_path(const char *name, char *buf, size_t size);
 

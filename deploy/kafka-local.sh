@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# kafka-local.sh: a real Apache Kafka 3.9 (KRaft) on loopback, for tests,
+# benchmarks and running the fleet by hand.
+#
+#   deploy/kafka-local.sh start [--nodes N] [--dir DIR]   start; last stdout line: bootstrap servers
+#   deploy/kafka-local.sh stop [--dir DIR]                stop and remove its data
+#   deploy/kafka-local.sh status [--dir DIR]              what runs, and where
+#   deploy/kafka-local.sh kill --node I [--dir DIR]       SIGKILL one node (chaos tests)
+#   deploy/kafka-local.sh restart --node I [--dir DIR]    start a killed node again, same data
+#   deploy/kafka-local.sh fetch                           only download Kafka (cached)
+#
+# Kafka comes from Maven Central (deploy/kafka/pom.xml pins the version): the
+# broker, Kafka's own tools (kafka-topics, console consumer, perf tools) and a
+# logging binding, copied once into a cache, so the second start downloads
+# nothing. Each node is a combined broker+controller; --nodes 3 is a
+# three-voter quorum. Ports are free ones picked at start, so several
+# instances (one per --dir) run side by side. The topics of DESIGN.md §3 are
+# created with replication factor min(3, N). Logs: DIR/node-I/server.log.
+#
+# Environment: ORDERFLEET_KAFKA_DIR (default build/kafka-local),
+# ORDERFLEET_KAFKA_CACHE (default ~/.cache/orderfleet/kafka-VERSION),
+# KAFKA_HEAP_OPTS (default -Xms256m -Xmx512m), ORDERFLEET_TOPICS_* names.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+pom=$here/kafka/pom.xml
+version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$pom")
+cache=${ORDERFLEET_KAFKA_CACHE:-$HOME/.cache/orderfleet/kafka-$version}
+dir=${ORDERFLEET_KAFKA_DIR:-$repo/build/kafka-local}
+nodes=1
+node=
+
+die() { echo "kafka-local: $*" >&2; exit 1; }
+usage() { sed -n '2,24s/^# \{0,1\}//p' "$0"; }
+
+cmd=${1:-}
+[ -n "$cmd" ] || { usage >&2; exit 64; }
+shift
+while [ $# -gt 0 ]; do
+  case $1 in
+    --nodes) nodes=${2:?--nodes takes a number}; shift 2 ;;
+    --nodes=*) nodes=${1#*=}; shift ;;
+    --dir) dir=${2:?--dir takes a path}; shift 2 ;;
+    --dir=*) dir=${1#*=}; shift ;;
+    --node) node=${2:?--node takes a number}; shift 2 ;;
+    --node=*) node=${1#*=}; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown argument \"$1\" (see --help)" ;;
+  esac
+done
+[[ $nodes =~ ^[1-9]$ ]] || die "--nodes takes 1 to 9, got \"$nodes\""
+mkdir -p "$(dirname "$dir")"
+dir=$(cd "$(dirname "$dir")" && pwd)/$(basename "$dir")
+
+java_cp() { java -Djava.awt.headless=true -cp "$cache/*" "$@"; }
+
+fetch() {
+  [ -f "$cache/.complete" ] && return 0
+  command -v java >/dev/null || die "Java 17 or newer is needed to run Kafka (Debian: apt-get install openjdk-17-jre-headless)"
+  command -v mvn >/dev/null || die "Maven is needed to fetch Kafka from Maven Central (Debian: apt-get install maven)"
+  echo "kafka-local: fetching Apache Kafka $version from Maven Central into $cache" >&2
+  rm -rf "$cache.tmp"
+  mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies -DoutputDirectory="$cache.tmp" >&2 \
+    || die "Maven could not fetch Kafka $version (see the output above)"
+  rm -rf "$cache" && mv "$cache.tmp" "$cache" && touch "$cache/.complete"
+}
+
+# N free loopback ports, held together while chosen so none repeats.
+free_ports() {
+  python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+
+node_pid() { cat "$dir/node-$1/pid" 2>/dev/null || true; }
+node_alive() { local p; p=$(node_pid "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+bootstrap() { cat "$dir/bootstrap" 2>/dev/null; }
+node_count() { cat "$dir/nodes" 2>/dev/null || echo 0; }
+
+start_node() {
+  local i=$1
+  local heap=${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
+  # shellcheck disable=SC2086
+  setsid java -Djava.awt.headless=true $heap -XX:+UseG1GC \
+    -Dlog4j.configuration="file:$dir/node-$i/log4j.properties" \
+    -Dkafka.logs.dir="$dir/node-$i" \
+    -cp "$cache/*" kafka.Kafka "$dir/node-$i/server.properties" \
+    >"$dir/node-$i/stdout.log" 2>&1 </dev/null &
+  echo $! >"$dir/node-$i/pid"
+}
+
+# Waits until every node answers metadata (kcat) or the deadline passes.
+wait_ready() {
+  local want=$1 deadline=$((SECONDS + ${2:-120})) i
+  while [ $SECONDS -lt $deadline ]; do
+    for i in $(seq "$(node_count)"); do
+      if [ -f "$dir/node-$i/pid" ] && ! node_alive "$i"; then
+        tail -n 30 "$dir/node-$i/server.log" "$dir/node-$i/stdout.log" >&2 2>/dev/null || true
+        die "node $i exited during start (logs in $dir/node-$i)"
+      fi
+    done
+    local seen
+    seen=$(kcat -L -b "$(bootstrap)" -m 3 2>/dev/null | sed -n 's/^ *\([0-9]*\) brokers:.*/\1/p' || true)
+    [ "${seen:-0}" -ge "$want" ] && return 0
+    sleep 0.5
+  done
+  die "Kafka did not answer within the deadline (logs in $dir)"
+}
+
+create_topics() {
+  local n rf orders completed replies retry dlq parts
+  n=$(node_count); rf=$(( n < 3 ? n : 3 ))
+  orders=${ORDERFLEET_TOPICS_ORDERS:-orders}
+  completed=${ORDERFLEET_TOPICS_COMPLETED:-orders.completed}
+  replies=${ORDERFLEET_TOPICS_REPLIES:-orders.replies}
+  retry=${ORDERFLEET_TOPICS_RETRY:-orders.retry}
+  dlq=${ORDERFLEET_TOPICS_DLQ:-orders.dlq}
+  parts=${ORDERFLEET_TOPICS_ORDERS_PARTITIONS:-12}
+  local pids=() spec
+  # name partitions extra-config...
+  for spec in "$orders $parts" "$completed $parts" "$replies $parts retention.ms=3600000" \
+              "$retry $parts" "$dlq 3"; do
+    set -- $spec
+    local t=$1 p=$2; shift 2
+    local cfgs=()
+    for c in "$@"; do cfgs+=(--config "$c"); done
+    java_cp org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" --create \
+      --if-not-exists --topic "$t" --partitions "$p" --replication-factor "$rf" \
+      --config min.insync.replicas=$(( rf > 1 ? 2 : 1 )) "${cfgs[@]}" \
+      >>"$dir/topics.log" 2>&1 &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || die "creating topics failed (see $dir/topics.log)"; done
+}
+
+do_start() {
+  command -v kcat >/dev/null || die "kcat is needed to check the broker (Debian: apt-get install kcat)"
+  command -v python3 >/dev/null || die "python3 is needed to pick free ports"
+  if [ -f "$dir/bootstrap" ]; then
+    local alive=0 i
+    for i in $(seq "$(node_count)"); do node_alive "$i" && alive=$((alive + 1)); done
+    if [ "$alive" -gt 0 ]; then
+      echo "kafka-local: already running in $dir" >&2
+      bootstrap; return 0
+    fi
+    rm -rf "$dir"
+  fi
+  fetch
+  mkdir -p "$dir"
+  local ports i voters="" brokers="" cluster_id rf
+  read -r -a ports <<<"$(free_ports $((2 * nodes)))"
+  for i in $(seq "$nodes"); do
+    voters+="${voters:+,}$i@127.0.0.1:${ports[$((2 * i - 1))]}"
+    brokers+="${brokers:+,}127.0.0.1:${ports[$((2 * i - 2))]}"
+  done
+  echo "$nodes" >"$dir/nodes"
+  echo "$brokers" >"$dir/bootstrap"
+  rf=$(( nodes < 3 ? nodes : 3 ))
+  cluster_id=$(java_cp kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+  for i in $(seq "$nodes"); do
+    mkdir -p "$dir/node-$i/data"
+    cat >"$dir/node-$i/server.properties" <<PROPS
+# node $i of $nodes, written by deploy/kafka-local.sh
+process.roles=broker,controller
+node.id=$i
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:${ports[$((2 * i - 2))]},CONTROLLER://127.0.0.1:${ports[$((2 * i - 1))]}
+advertised.listeners=PLAINTEXT://127.0.0.1:${ports[$((2 * i - 2))]}
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/node-$i/data
+num.partitions=1
+default.replication.factor=$rf
+offsets.topic.replication.factor=$rf
+offsets.topic.num.partitions=12
+transaction.state.log.replication.factor=$rf
+transaction.state.log.min.isr=$(( rf > 1 ? 2 : 1 ))
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+log.segment.bytes=67108864
+PROPS
+    cat >"$dir/node-$i/log4j.properties" <<PROPS
+log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File=$dir/node-$i/server.log
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.org.apache.kafka.raft=WARN
+log4j.logger.kafka.log.LogCleaner=WARN
+PROPS
+    java_cp kafka.tools.StorageTool format -t "$cluster_id" \
+      -c "$dir/node-$i/server.properties" --ignore-formatted >"$dir/node-$i/format.log" 2>&1 \
+      || { cat "$dir/node-$i/format.log" >&2; die "formatting node $i failed"; }
+  done
+  for i in $(seq "$nodes"); do start_node "$i"; done
+  wait_ready "$nodes"
+  create_topics
+  echo "kafka-local: Apache Kafka $version, $nodes node(s), data in $dir" >&2
+  bootstrap
+}
+
+stop_node() {
+  local i=$1 sig=${2:-TERM} p
+  p=$(node_pid "$i")
+  [ -n "$p" ] || return 0
+  kill -"$sig" "$p" 2>/dev/null || true
+  for _ in $(seq 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$p" 2>/dev/null || true
+  rm -f "$dir/node-$i/pid"
+}
+
+do_stop() {
+  [ -d "$dir" ] || return 0
+  local i
+  for i in $(seq "$(node_count)"); do stop_node "$i" TERM & done
+  wait
+  rm -rf "$dir"
+}
+
+do_status() {
+  [ -f "$dir/bootstrap" ] || { echo "kafka-local: not running ($dir)"; return 3; }
+  local i up=0
+  for i in $(seq "$(node_count)"); do
+    if node_alive "$i"; then echo "node $i: running (pid $(node_pid "$i"))"; up=$((up + 1))
+    else echo "node $i: stopped"; fi
+  done
+  echo "bootstrap: $(bootstrap)"
+  [ "$up" -gt 0 ]
+}
+
+need_node() {
+  [[ $node =~ ^[1-9]$ ]] && [ "$node" -le "$(node_count)" ] || die "--node takes 1 to $(node_count)"
+}
+
+case $cmd in
+  start) do_start ;;
+  stop) do_stop ;;
+  status) do_status ;;
+  fetch) fetch; echo "$cache" ;;
+  kill) need_node; p=$(node_pid "$node"); [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        rm -f "$dir/node-$node/pid" ;;
+  restart) need_node; node_alive "$node" && die "node $node is running"
+           start_node "$node"; wait_ready "$(node_count)"; bootstrap ;;
+  *) usage >&2; exit 64 ;;
+esac

@@ -1,0 +1,159 @@
+/* e2e chaos against real Apache Kafka: the broker killed with SIGKILL
+ * mid-stream and restarted on its data, and workers joining and leaving
+ * mid-stream. In both, no order may be left without an outcome; duplicates
+ * (allowed by at-least-once) are counted and reported. */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/timeutil.h"
+#include "testkit.h"
+
+#define KAFKA_LOCAL ORDERFLEET_SOURCE_DIR "/deploy/kafka-local.sh"
+
+/* Lines in a file so far (a program's stdout being written). */
+static size_t lines_in(const char *path) {
+    char *text = tk_read_file(path);
+    size_t n = 0;
+    for (char *p = text; p && *p; p++) n += *p == '\n';
+    free(text);
+    return n;
+}
+
+static int wait_lines(const char *path, size_t want, int timeout_ms) {
+    int64_t deadline = time_mono_ms() + timeout_ms;
+    while (lines_in(path) < want)
+        if (time_mono_ms() > deadline) return -1;
+        else time_sleep_ms(20, NULL); /* polling a file */
+    return 0;
+}
+
+/* Runs `order-producer outcomes --expect ids` and checks that nothing is
+ * lost; on failure the workers' logs (given, NULL-terminated) are shown. */
+static void expect_no_loss(const char *b, const tk_topics *t, const char *ids, const char *name,
+                           const char *const *logs) {
+    const char *args[] = {"-b", b, "outcomes", "--expect", ids, "--timeout", "180", NULL};
+    tk_result r;
+    int rc = tk_run(name, "order-producer", args, t ? t->envp : NULL, 240000, &r);
+    print_message("%s", r.out);
+    if (rc != 0) {
+        print_message("%s", r.err);
+        for (; logs && *logs; logs++) tk_dump_log(*logs);
+    }
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(r.out, "lost                     0"));
+    tk_result_free(&r);
+}
+
+/* The only broker is killed with SIGKILL while orders flow, and restarted on
+ * the same data: the producer and the workers recover on their own. */
+#ifndef ORDERFLEET_CHAOS_REBALANCE
+static void test_broker_killed_and_restarted(void **state) {
+    (void)state;
+    char dir[512], w1log[512], w2log[512], loadlog[512], ids[512];
+    snprintf(dir, sizeof(dir), "%s/chaos-kafka-%d", ORDERFLEET_TEST_LOG_DIR, (int)getpid());
+    const char *start[] = {"start", "--nodes", "1", "--dir", dir, NULL};
+    tk_result r;
+    assert_int_equal(tk_run("chaos-kafka-start", KAFKA_LOCAL, start, NULL, 300000, &r), 0);
+    /* the last stdout line is the bootstrap list */
+    char b[256], *last = r.out, *nl;
+    while ((nl = strchr(last, '\n')) && nl[1]) last = nl + 1;
+    snprintf(b, sizeof(b), "%.*s", (int)strcspn(last, "\n"), last);
+    tk_result_free(&r);
+
+    const char *wargs[] = {"-b", b, NULL};
+    pid_t w1 = tk_spawn("order-worker", wargs, tk_log_path("chaos-w1", w1log, sizeof(w1log)), NULL);
+    pid_t w2 = tk_spawn("order-worker", wargs, tk_log_path("chaos-w2", w2log, sizeof(w2log)), NULL);
+    const char *load[] = {"-b", b, "load", "--count", "4000", "--rate", "400", "--ids",
+                          "-X", "message.timeout.ms=120000", NULL};
+    tk_log_path("chaos-load-ids", ids, sizeof(ids));
+    pid_t producer = tk_spawn("order-producer", load,
+                              tk_log_path("chaos-load", loadlog, sizeof(loadlog)), ids);
+    assert_int_equal(wait_lines(ids, 1000, 60000), 0);
+
+    const char *kill9[] = {"kill", "--node", "1", "--dir", dir, NULL};
+    assert_int_equal(tk_run("chaos-kafka-kill", KAFKA_LOCAL, kill9, NULL, 30000, &r), 0);
+    tk_result_free(&r);
+    /* the fleet notices: all brokers down */
+    assert_int_equal(tk_wait_log(w1log, "brokers are down", 30000), 0);
+    const char *restart[] = {"restart", "--node", "1", "--dir", dir, NULL};
+    assert_int_equal(tk_run("chaos-kafka-restart", KAFKA_LOCAL, restart, NULL, 300000, &r), 0);
+    tk_result_free(&r);
+
+    int rc = tk_wait(producer, 240000);
+    if (rc != 0) tk_dump_log(loadlog);
+    assert_int_equal(rc, 0); /* every order acknowledged, across the outage */
+    assert_int_equal(lines_in(ids), 4000);
+    const char *wlogs[] = {w1log, w2log, NULL};
+    expect_no_loss(b, NULL, ids, "chaos-outcomes", wlogs);
+    assert_int_equal(tk_stop(w1, SIGTERM, 60000), 0);
+    assert_int_equal(tk_stop(w2, SIGTERM, 60000), 0);
+
+    const char *stop[] = {"stop", "--dir", dir, NULL};
+    assert_int_equal(tk_run("chaos-kafka-stop", KAFKA_LOCAL, stop, NULL, 120000, &r), 0);
+    tk_result_free(&r);
+}
+
+#endif
+
+#ifdef ORDERFLEET_CHAOS_REBALANCE
+/* A worker joins and another leaves while orders flow (cooperative
+ * rebalances on real Kafka): no order lost. */
+static void test_workers_join_and_leave(void **state) {
+    (void)state;
+    const char *b = tk_e2e_bootstraps();
+    char prefix[64], logs[3][512], loadlog[512], ids[512];
+    tk_topics t;
+    snprintf(prefix, sizeof(prefix), "e2e-rebalance-%d", (int)getpid());
+    tk_topics_create(b, prefix, 1, &t);
+
+    const char *wargs[] = {"-b", b, "--latency-ms", "2", NULL};
+    pid_t w[3];
+    w[0] = tk_spawn_env("order-worker", wargs, t.envp,
+                        tk_log_path("rebalance-w1", logs[0], sizeof(logs[0])), NULL);
+    w[1] = tk_spawn_env("order-worker", wargs, t.envp,
+                        tk_log_path("rebalance-w2", logs[1], sizeof(logs[1])), NULL);
+    const char *load[] = {"-b", b, "load", "--count", "4000", "--rate", "400", "--ids", NULL};
+    tk_log_path("rebalance-ids", ids, sizeof(ids));
+    pid_t producer = tk_spawn_env("order-producer", load, t.envp,
+                                  tk_log_path("rebalance-load", loadlog, sizeof(loadlog)), ids);
+
+    assert_int_equal(wait_lines(ids, 1000, 60000), 0);
+    w[2] = tk_spawn_env("order-worker", wargs, t.envp,
+                        tk_log_path("rebalance-w3", logs[2], sizeof(logs[2])), NULL);
+    assert_int_equal(tk_wait_log(logs[2], "msg=\"partitions assigned\" count=4", 60000), 0);
+    assert_int_equal(wait_lines(ids, 2500, 60000), 0);
+    assert_int_equal(tk_stop(w[0], SIGTERM, 60000), 0); /* leaves mid-stream, cleanly */
+
+    assert_int_equal(tk_wait(producer, 120000), 0);
+    const char *wlogs[] = {logs[0], logs[1], logs[2], NULL};
+    expect_no_loss(b, &t, ids, "rebalance-outcomes", wlogs);
+    for (int i = 1; i < 3; i++) assert_int_equal(tk_stop(w[i], SIGTERM, 60000), 0);
+    for (int i = 0; i < 3; i++) assert_int_equal(tk_wait_log(logs[i], "msg=stopped", 1000), 0);
+}
+#endif
+
+int main(void) {
+    /* Built twice: test_e2e_broker_restart (label e2e) and test_e2e_rebalance
+     * (label chaos, `make chaos`: see docs/decisions.md for why it is not yet
+     * part of `make test`). */
+    const struct CMUnitTest tests[] = {
+#ifdef ORDERFLEET_CHAOS_REBALANCE
+        cmocka_unit_test(test_workers_join_and_leave),
+#else
+        cmocka_unit_test(test_broker_killed_and_restarted),
+#endif
+    };
+    /* TEST_FILTER=<pattern> runs the matching tests only (cmocka: * and ?). */
+    if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

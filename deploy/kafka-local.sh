@@ -138,6 +138,27 @@ create_topics() {
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p" || die "creating topics failed (see $dir/topics.log)"; done
+  wait_topics "$orders" "$completed" "$replies" "$retry" "$dlq"
+}
+
+# Creation is asynchronous in a cluster: waits until every node's metadata
+# shows every topic with its partitions, so that the bootstrap list printed
+# next is ready for any client.
+wait_topics() {
+  local deadline=$((SECONDS + 60)) b t ok
+  while [ $SECONDS -lt $deadline ]; do
+    ok=1
+    for b in $(bootstrap | tr ',' ' '); do
+      local md
+      md=$(kcat -L -b "$b" -m 3 2>/dev/null || true)
+      for t in "$@"; do
+        grep -q "topic \"$t\" with [1-9][0-9]* partitions" <<<"$md" || { ok=0; break 2; }
+      done
+    done
+    [ "$ok" -eq 1 ] && return 0
+    sleep 0.2
+  done
+  die "topics not visible on every node within 60 s (see $dir/topics.log)"
 }
 
 do_start() {

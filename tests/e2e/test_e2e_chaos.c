@@ -57,18 +57,80 @@ static void expect_no_loss(const char *b, const tk_topics *t, const char *ids, c
 /* The only broker is killed with SIGKILL while orders flow, and restarted on
  * the same data: the producer and the workers recover on their own. */
 #ifndef ORDERFLEET_CHAOS_REBALANCE
+/* Starts a kafka-local.sh instance of its own; returns its bootstrap list. */
+static void local_kafka_start(const char *name, int nodes, char *dir, size_t dirsize, char *b,
+                              size_t bsize) {
+    char n[8];
+    snprintf(n, sizeof(n), "%d", nodes);
+    snprintf(dir, dirsize, "%s/%s-%d", ORDERFLEET_TEST_LOG_DIR, name, (int)getpid());
+    const char *start[] = {"start", "--nodes", n, "--dir", dir, NULL};
+    tk_result r;
+    if (tk_run(name, KAFKA_LOCAL, start, NULL, 300000, &r) != 0)
+        fail_msg("kafka-local.sh start failed: %s", r.err);
+    char *last = r.out, *nl; /* the last stdout line is the bootstrap list */
+    while ((nl = strchr(last, '\n')) && nl[1]) last = nl + 1;
+    snprintf(b, bsize, "%.*s", (int)strcspn(last, "\n"), last);
+    tk_result_free(&r);
+}
+
+static void local_kafka_stop(const char *dir) {
+    const char *stop[] = {"stop", "--dir", dir, NULL};
+    tk_result r;
+    assert_int_equal(tk_run("kafka-local-stop", KAFKA_LOCAL, stop, NULL, 120000, &r), 0);
+    tk_result_free(&r);
+}
+
+/* --nodes 3: a three-voter quorum whose topics are replicated three times,
+ * and which keeps taking orders with one node down. */
+static void test_three_node_quorum(void **state) {
+    (void)state;
+    char dir[512], b[256], err[512], wlog[512], ids[512];
+    local_kafka_start("quorum-kafka", 3, dir, sizeof(dir), b, sizeof(b));
+    int commas = 0;
+    for (const char *c = b; *c; c++) commas += *c == ',';
+    assert_int_equal(commas, 2); /* three host:port entries */
+
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", b, err, sizeof(err)), 0);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    assert_non_null(rk);
+    const struct rd_kafka_metadata *md;
+    assert_int_equal(rd_kafka_metadata(rk, 1, NULL, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(md->broker_cnt, 3);
+    int seen = 0;
+    for (int i = 0; i < md->topic_cnt; i++) {
+        if (strcmp(md->topics[i].topic, "orders") != 0) continue;
+        seen = 1;
+        assert_int_equal(md->topics[i].partition_cnt, 12);
+        for (int k = 0; k < md->topics[i].partition_cnt; k++)
+            assert_int_equal(md->topics[i].partitions[k].replica_cnt, 3);
+    }
+    assert_true(seen);
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_destroy(rk);
+
+    /* one node down: orders still flow (min.insync.replicas 2 of 3) */
+    const char *kill2[] = {"kill", "--node", "2", "--dir", dir, NULL};
+    tk_result r;
+    assert_int_equal(tk_run("quorum-kill", KAFKA_LOCAL, kill2, NULL, 30000, &r), 0);
+    tk_result_free(&r);
+    const char *wargs[] = {"-b", b, NULL};
+    pid_t w = tk_spawn("order-worker", wargs, tk_log_path("quorum-w", wlog, sizeof(wlog)), NULL);
+    const char *load[] = {"-b", b, "load", "--count", "500", "--ids", NULL};
+    assert_int_equal(tk_run("quorum-load", "order-producer", load, NULL, 120000, &r), 0);
+    snprintf(ids, sizeof(ids), "%s", r.out_path);
+    tk_result_free(&r);
+    const char *wlogs[] = {wlog, NULL};
+    expect_no_loss(b, NULL, ids, "quorum-outcomes", wlogs);
+    assert_int_equal(tk_stop(w, SIGTERM, 60000), 0);
+    local_kafka_stop(dir);
+}
+
 static void test_broker_killed_and_restarted(void **state) {
     (void)state;
-    char dir[512], w1log[512], w2log[512], loadlog[512], ids[512];
-    snprintf(dir, sizeof(dir), "%s/chaos-kafka-%d", ORDERFLEET_TEST_LOG_DIR, (int)getpid());
-    const char *start[] = {"start", "--nodes", "1", "--dir", dir, NULL};
+    char dir[512], b[256], w1log[512], w2log[512], loadlog[512], ids[512];
     tk_result r;
-    assert_int_equal(tk_run("chaos-kafka-start", KAFKA_LOCAL, start, NULL, 300000, &r), 0);
-    /* the last stdout line is the bootstrap list */
-    char b[256], *last = r.out, *nl;
-    while ((nl = strchr(last, '\n')) && nl[1]) last = nl + 1;
-    snprintf(b, sizeof(b), "%.*s", (int)strcspn(last, "\n"), last);
-    tk_result_free(&r);
+    local_kafka_start("chaos-kafka", 1, dir, sizeof(dir), b, sizeof(b));
 
     const char *wargs[] = {"-b", b, NULL};
     pid_t w1 = tk_spawn("order-worker", wargs, tk_log_path("chaos-w1", w1log, sizeof(w1log)), NULL);
@@ -98,9 +160,7 @@ static void test_broker_killed_and_restarted(void **state) {
     assert_int_equal(tk_stop(w1, SIGTERM, 60000), 0);
     assert_int_equal(tk_stop(w2, SIGTERM, 60000), 0);
 
-    const char *stop[] = {"stop", "--dir", dir, NULL};
-    assert_int_equal(tk_run("chaos-kafka-stop", KAFKA_LOCAL, stop, NULL, 120000, &r), 0);
-    tk_result_free(&r);
+    local_kafka_stop(dir);
 }
 
 #endif
@@ -143,7 +203,7 @@ static void test_workers_join_and_leave(void **state) {
 #endif
 
 int main(void) {
-    /* Built twice: test_e2e_broker_restart (label e2e) and test_e2e_rebalance
+    /* Built twice: test_e2e_brokers (label e2e) and test_e2e_rebalance
      * (label chaos, `make chaos`: see docs/decisions.md for why it is not yet
      * part of `make test`). */
     const struct CMUnitTest tests[] = {
@@ -151,6 +211,7 @@ int main(void) {
         cmocka_unit_test(test_workers_join_and_leave),
 #else
         cmocka_unit_test(test_broker_killed_and_restarted),
+        cmocka_unit_test(test_three_node_quorum),
 #endif
     };
     /* TEST_FILTER=<pattern> runs the matching tests only (cmocka: * and ?). */

@@ -77,11 +77,15 @@ struct engine {
     failure *failures;         /* failed deliveries waiting for handle_failures() */
     volatile sig_atomic_t *run; /* cleared by SIGTERM/SIGINT */
     int stopping; /* shutting down: in-flight work was drained already */
+    int consumer_closed; /* left the group: no more rebalance callbacks */
     int closing;  /* producer purged: purged deliveries are expected */
     int exit_status;
     uint64_t rng; /* splitmix64 state, for backoff jitter */
     engine_stats stats;
 };
+
+/* Taking new work: not asked to stop, and not shutting down. */
+static int running(const engine *e) { return e->run && *e->run && !e->stopping; }
 
 /* ---- partitions ------------------------------------------------------- */
 
@@ -161,7 +165,7 @@ static rd_kafka_resp_err_t publish(engine *e, job *j, const char *topic, const v
                                 RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_VALUE(value, len),
                                 RD_KAFKA_V_MSGFLAGS(msgflags), RD_KAFKA_V_HEADERS(hdrs),
                                 RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || !*e->run || e->exit_status) break;
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || !running(e) || e->exit_status) break;
         rd_kafka_poll(e->producer, 100);
     }
     if (err) { /* on failure producev owns neither headers nor value */
@@ -230,7 +234,7 @@ static void publish_failed(engine *e, job *j, int to_dlq, rd_kafka_resp_err_t er
     const char *topic = to_dlq ? e->cfg->topic_dlq : e->cfg->topic_completed;
     rd_kafka_resp_err_t again = RD_KAFKA_RESP_ERR_NO_ERROR;
     e->stats.publish_errors++;
-    if (e->closing || !*e->run || e->stopping) { /* shutting down: the next owner redoes it */
+    if (e->closing || !running(e)) { /* shutting down: the next owner redoes it */
         j->lost = 1;
         return;
     }
@@ -770,6 +774,7 @@ int engine_run(engine *e, volatile sig_atomic_t *run) {
     if (undone) log_warn("drain deadline passed; work left uncommitted", "undone=%zu", undone);
     commit_done(e, 1, NULL);
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(e->consumer);
+    e->consumer_closed = 1;
     if (err) log_warn("leaving the group failed", "error=%s", rd_kafka_err2str(err));
 
     /* Whatever is still queued past the deadline is given up: purged, its
@@ -787,6 +792,12 @@ void engine_get_stats(const engine *e, engine_stats *out) { *out = e->stats; }
 
 void engine_destroy(engine *e) {
     if (!e) return;
+    /* Leave the group while the producer still exists: the revoke callback
+     * this runs serves delivery reports. */
+    if (e->consumer && !e->consumer_closed) {
+        e->stopping = 1;
+        rd_kafka_consumer_close(e->consumer);
+    }
     if (e->producer) rd_kafka_destroy(e->producer);
     /* Messages must go back before their consumer is destroyed. */
     if (e->jobs) log_error("work still held at exit", "jobs=%zu", e->jobs);

@@ -12,6 +12,7 @@
 #include "common/kafka.h"
 #include "common/logfmt.h"
 #include "common/order_codec.h"
+#include "common/reply_headers.h"
 #include "common/timeutil.h"
 #include "consumer/backoff.h"
 #include "consumer/offsets.h"
@@ -156,13 +157,14 @@ static void job_release(engine *e, job *j) {
  * then try again) unless the worker is stopping. Takes over hdrs and, with
  * RD_KAFKA_MSG_F_FREE, value, whatever the outcome. Returns the error of a
  * failed enqueue. */
-static rd_kafka_resp_err_t publish(engine *e, job *j, const char *topic, const void *key,
-                                   size_t keylen, void *value, size_t len, int msgflags,
-                                   rd_kafka_headers_t *hdrs) {
+static rd_kafka_resp_err_t publish(engine *e, job *j, const char *topic, int32_t partition,
+                                   const void *key, size_t keylen, void *value, size_t len,
+                                   int msgflags, rd_kafka_headers_t *hdrs) {
     rd_kafka_resp_err_t err;
     for (;;) {
         err = rd_kafka_producev(e->producer, RD_KAFKA_V_TOPIC(topic),
-                                RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_VALUE(value, len),
+                                RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, keylen),
+                                RD_KAFKA_V_VALUE(value, len),
                                 RD_KAFKA_V_MSGFLAGS(msgflags), RD_KAFKA_V_HEADERS(hdrs),
                                 RD_KAFKA_V_OPAQUE(j), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || !running(e) || e->exit_status) break;
@@ -209,8 +211,9 @@ static rd_kafka_resp_err_t dead_letter(engine *e, job *j, const char *error_clas
              " offset=%" PRId64 " value_dropped=%d", error_class, error,
              rd_kafka_topic_name(in->rkt), in->partition, in->offset, drop_value);
     rd_kafka_resp_err_t err =
-        publish(e, j, e->cfg->topic_dlq, in->key, in->key_len, drop_value ? NULL : in->payload,
-                drop_value ? 0 : in->len, RD_KAFKA_MSG_F_COPY, hdrs);
+        publish(e, j, e->cfg->topic_dlq, RD_KAFKA_PARTITION_UA, in->key, in->key_len,
+                drop_value ? NULL : in->payload, drop_value ? 0 : in->len, RD_KAFKA_MSG_F_COPY,
+                hdrs);
     if (!err) e->stats.dead_lettered++;
     return err;
 }
@@ -278,16 +281,24 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     engine *e = opaque;
     job *j = m->_private;
     (void)rk;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    int is_reply = m->err && strcmp(topic, e->cfg->topic_dlq) != 0 &&
+                   strcmp(topic, e->cfg->topic_completed) != 0;
     if (m->err && e->closing) {
         j->lost = 1; /* purged past the drain deadline: the next owner redoes it */
+    } else if (is_reply) {
+        /* A reply is a courtesy to one requester, whose topic we do not own:
+         * its outcome is on the completed topic whatever becomes of it. */
+        e->stats.reply_errors++;
+        log_warn("reply not delivered", "topic=%s partition=%" PRId32 " error=%s", topic,
+                 m->partition, rd_kafka_err2str(m->err));
     } else if (m->err) {
         failure *f = malloc(sizeof(*f)), **tail = &e->failures;
         if (!f) {
             j->lost = 1;
             e->exit_status = EXIT_TEMPFAIL;
         } else {
-            *f = (failure){j, strcmp(rd_kafka_topic_name(m->rkt), e->cfg->topic_dlq) == 0,
-                           m->err, NULL};
+            *f = (failure){j, strcmp(topic, e->cfg->topic_dlq) == 0, m->err, NULL};
             while (*tail) tail = &(*tail)->next;
             *tail = f;
             j->pending++; /* the failure holds the job */
@@ -296,14 +307,70 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     job_release(e, j);
 }
 
+/* The reply a requester asked for with Spring's headers (DESIGN §4): the
+ * same OrderCompleted, on its reply topic (and partition), carrying its
+ * correlation id, unless its deadline has passed (nobody waits any more) or
+ * the headers are malformed. A reply never goes to one of the fleet's own
+ * topics. Best effort: failures are logged and counted, never fatal. */
+static void publish_reply(engine *e, job *j, const char *order_id, const void *value,
+                          size_t len, const rd_kafka_headers_t *outcome_hdrs) {
+    rd_kafka_headers_t *in_hdrs = NULL;
+    struct rh_request req;
+    char why[256];
+    if (rd_kafka_message_headers(j->in, &in_hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    int rc = rh_read(in_hdrs, &req, why, sizeof(why));
+    if (rc == RH_NO_REPLY) return;
+    if (rc != RH_OK) {
+        e->stats.reply_errors++;
+        log_warn("reply skipped: malformed request headers", "order_id=%s error=%s", order_id,
+                 why);
+        return;
+    }
+    if (req.deadline_ms >= 0 && time_now_ms() > req.deadline_ms) {
+        e->stats.replies_late++;
+        log_debug("reply skipped: deadline passed", "order_id=%s", order_id);
+        return;
+    }
+    const char *own[] = {e->cfg->topic_orders, e->cfg->topic_completed, e->cfg->topic_retry,
+                         e->cfg->topic_dlq};
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        if (strcmp(req.reply_topic, own[i]) == 0) {
+            e->stats.reply_errors++;
+            log_warn("reply skipped: reply topic is one of the fleet's own", "order_id=%s "
+                     "topic=%s", order_id, req.reply_topic);
+            return;
+        }
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_copy(outcome_hdrs);
+    if (rh_write_correlation(hdrs, req.correlation_id, why, sizeof(why)) != RH_OK) {
+        rd_kafka_headers_destroy(hdrs);
+        e->stats.reply_errors++;
+        log_warn("reply skipped", "order_id=%s error=%s", order_id, why);
+        return;
+    }
+    rd_kafka_resp_err_t err =
+        publish(e, j, req.reply_topic, req.reply_partition < 0 ? RD_KAFKA_PARTITION_UA
+                                                                : req.reply_partition,
+                order_id, strlen(order_id), (void *)value, len, RD_KAFKA_MSG_F_COPY, hdrs);
+    if (err) {
+        e->stats.reply_errors++;
+        log_warn("reply not sent", "order_id=%s topic=%s error=%s", order_id, req.reply_topic,
+                 rd_kafka_err2str(err));
+    } else {
+        e->stats.replies++;
+    }
+}
+
+/* Publishes the outcome of an order on the completed topic and, when its
+ * requester asked for one, as a reply. */
 static rd_kafka_resp_err_t publish_outcome(engine *e, job *j, const order_placed_t *order,
                                            Orderfleet__V1__OrderStatus status,
                                            const handler_result *res, unsigned attempts) {
+    int fulfilled = status == ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FULFILLED;
     order_completed_t out = ORDERFLEET__V1__ORDER_COMPLETED__INIT;
     out.order_id = order->order_id;
     out.status = status;
-    out.reason = status == ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FULFILLED ? "" : (char *)res->reason;
-    if (status == ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FULFILLED) {
+    out.reason = fulfilled ? "" : (char *)res->reason;
+    if (fulfilled) {
         out.subtotal = res->subtotal;
         out.tax = res->tax;
         out.shipping = res->shipping;
@@ -326,11 +393,12 @@ static rd_kafka_resp_err_t publish_outcome(engine *e, job *j, const order_placed
     if (rd_kafka_message_headers(j->in, &in_hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
         hdr_copy_trace(in_hdrs, hdrs);
 
-    rd_kafka_resp_err_t err = publish(e, j, e->cfg->topic_completed, order->order_id,
-                                      strlen(order->order_id), value, len,
-                                      RD_KAFKA_MSG_F_FREE, hdrs);
+    publish_reply(e, j, order->order_id, value, len, hdrs);
+    rd_kafka_resp_err_t err =
+        publish(e, j, e->cfg->topic_completed, RD_KAFKA_PARTITION_UA, order->order_id,
+                strlen(order->order_id), value, len, RD_KAFKA_MSG_F_FREE, hdrs);
     if (!err) {
-        if (status == ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FULFILLED) e->stats.fulfilled++;
+        if (fulfilled) e->stats.fulfilled++;
         else if (status == ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_REJECTED) e->stats.rejected++;
         else e->stats.failed++;
     }
@@ -730,11 +798,12 @@ err:
 static void log_stats(const engine *e, const char *msg) {
     log_info(msg,
              "consumed=%" PRIu64 " fulfilled=%" PRIu64 " rejected=%" PRIu64 " failed=%" PRIu64
-             " dead_lettered=%" PRIu64 " retries=%" PRIu64 " publish_errors=%" PRIu64
+             " dead_lettered=%" PRIu64 " retries=%" PRIu64 " replies=%" PRIu64
+             " replies_late=%" PRIu64 " reply_errors=%" PRIu64 " publish_errors=%" PRIu64
              " rebalances=%" PRIu64 " in_flight=%zu",
              e->stats.consumed, e->stats.fulfilled, e->stats.rejected, e->stats.failed,
-             e->stats.dead_lettered, e->stats.retries, e->stats.publish_errors,
-             e->stats.rebalances, e->jobs);
+             e->stats.dead_lettered, e->stats.retries, e->stats.replies, e->stats.replies_late,
+             e->stats.reply_errors, e->stats.publish_errors, e->stats.rebalances, e->jobs);
 }
 
 int engine_run(engine *e, volatile sig_atomic_t *run) {

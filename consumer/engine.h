@@ -28,6 +28,7 @@ typedef struct engine_stats {
     uint64_t fulfilled, rejected, failed; /* outcomes published, by status */
     uint64_t dead_lettered;
     uint64_t retries;
+    uint64_t replies, replies_late, reply_errors; /* request/reply (DESIGN §4) */
     uint64_t publish_errors;
     uint64_t rebalances;
 } engine_stats;

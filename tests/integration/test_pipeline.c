@@ -13,6 +13,9 @@
 #include <cmocka.h>
 
 #include "common/headers.h"
+#include "common/order_codec.h"
+#include "common/reply_headers.h"
+#include "common/timeutil.h"
 #include "testkit.h"
 
 static pid_t start_worker(tk_cluster *c, const char *log, const char *extra) {
@@ -189,11 +192,93 @@ static void test_sigterm_mid_stream_then_restart(void **state) {
     tk_cluster_stop(c);
 }
 
+/* Request/reply, the worker's side (DESIGN §4): an order carrying Spring's
+ * request headers gets its outcome also on the reply topic and partition,
+ * with the same correlation id; not when its deadline has passed, its headers
+ * are malformed, or it names one of the fleet's own topics. Every one of them
+ * still gets its outcome on the completed topic. */
+static void test_replies_to_requesters(void **state) {
+    (void)state;
+    char log[512], err[256];
+    tk_cluster *c = tk_cluster_start(1);
+    rd_kafka_t *p = tk_producer(tk_bootstraps(c));
+    struct rh_request req;
+    rd_kafka_headers_t *h;
+
+    rh_request_init(&req); /* in time: answered on partition 3 */
+    rh_correlation_new(req.correlation_id);
+    snprintf(req.reply_topic, sizeof(req.reply_topic), "%s", c->cfg.topic_replies);
+    req.reply_partition = 3;
+    req.deadline_ms = time_now_ms() + 60000;
+    uint8_t wanted[RH_CORRELATION_LEN];
+    memcpy(wanted, req.correlation_id, sizeof(wanted));
+    h = rd_kafka_headers_new(4);
+    assert_int_equal(rh_write(h, &req, err, sizeof(err)), RH_OK);
+    tk_produce_order_with(p, c->cfg.topic_orders, "reply-in-time", h);
+
+    req.deadline_ms = time_now_ms() - 1000; /* nobody waits any more */
+    rh_correlation_new(req.correlation_id);
+    h = rd_kafka_headers_new(4);
+    assert_int_equal(rh_write(h, &req, err, sizeof(err)), RH_OK);
+    tk_produce_order_with(p, c->cfg.topic_orders, "reply-too-late", h);
+
+    h = rd_kafka_headers_new(4); /* malformed: a 5-byte correlation id */
+    rd_kafka_header_add(h, HDR_CORRELATION_ID, -1, "short", 5);
+    rd_kafka_header_add(h, HDR_REPLY_TOPIC, -1, c->cfg.topic_replies, -1);
+    tk_produce_order_with(p, c->cfg.topic_orders, "reply-malformed", h);
+
+    rh_request_init(&req); /* a reply into the fleet's own work queue: refused */
+    rh_correlation_new(req.correlation_id);
+    snprintf(req.reply_topic, sizeof(req.reply_topic), "%s", c->cfg.topic_orders);
+    h = rd_kafka_headers_new(4);
+    assert_int_equal(rh_write(h, &req, err, sizeof(err)), RH_OK);
+    tk_produce_order_with(p, c->cfg.topic_orders, "reply-to-orders", h);
+    tk_flush(p);
+
+    pid_t w = start_worker(c, tk_log_path("reply-worker", log, sizeof(log)), NULL);
+    tk_reader *outcomes = tk_reader_new(tk_bootstraps(c), c->cfg.topic_completed);
+    tk_tally *t = tk_tally_new();
+    if (tk_collect_outcomes(outcomes, t, 4, 30000) != 4) tk_dump_log(log);
+    assert_int_equal(tk_tally_distinct(t), 4);
+
+    tk_reader *replies = tk_reader_new(tk_bootstraps(c), c->cfg.topic_replies);
+    rd_kafka_message_t *m = tk_reader_next(replies, 20000);
+    if (!m) tk_dump_log(log);
+    assert_non_null(m);
+    assert_int_equal(m->partition, 3);
+    assert_int_equal(m->key_len, strlen("reply-in-time"));
+    assert_memory_equal(m->key, "reply-in-time", m->key_len);
+    rd_kafka_headers_t *mh;
+    uint8_t got[RH_CORRELATION_LEN];
+    assert_int_equal(rd_kafka_message_headers(m, &mh), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rh_read_correlation(mh, got, err, sizeof(err)), RH_OK);
+    assert_memory_equal(got, wanted, RH_CORRELATION_LEN);
+    char ce[64];
+    assert_int_equal(hdr_get_str(mh, HDR_CE_TYPE, ce, sizeof(ce)), 0);
+    assert_string_equal(ce, CE_TYPE_ORDER_COMPLETED);
+    order_completed_t *oc = codec_completed_decode(m->payload, m->len, err, sizeof(err));
+    assert_non_null(oc);
+    assert_string_equal(oc->order_id, "reply-in-time");
+    assert_int_equal(oc->status, ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FULFILLED);
+    codec_completed_free(oc);
+    rd_kafka_message_destroy(m);
+    assert_null(tk_reader_next(replies, 2000)); /* and no other reply */
+    assert_int_equal(tk_stop(w, SIGTERM, 30000), 0);
+    assert_int_equal(tk_wait_log(log, "replies=1 replies_late=1 reply_errors=2", 1000), 0);
+
+    tk_reader_destroy(replies);
+    tk_tally_free(t);
+    tk_reader_destroy(outcomes);
+    rd_kafka_destroy(p);
+    tk_cluster_stop(c);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_order_gets_one_outcome),
         cmocka_unit_test(test_bad_records_are_dead_lettered),
         cmocka_unit_test(test_sigterm_mid_stream_then_restart),
+        cmocka_unit_test(test_replies_to_requesters),
     };
     /* TEST_FILTER=<pattern> runs the matching tests only (cmocka: * and ?). */
     if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));

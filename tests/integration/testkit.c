@@ -183,6 +183,11 @@ static void tk_produce(rd_kafka_t *p, const char *topic, const char *key, const 
 }
 
 void tk_produce_order(rd_kafka_t *p, const char *topic, const char *order_id) {
+    tk_produce_order_with(p, topic, order_id, NULL);
+}
+
+void tk_produce_order_with(rd_kafka_t *p, const char *topic, const char *order_id,
+                           rd_kafka_headers_t *extra) {
     line_item_t item = ORDERFLEET__V1__LINE_ITEM__INIT;
     line_item_t *items[1] = {&item};
     order_placed_t o = ORDERFLEET__V1__ORDER_PLACED__INIT;
@@ -200,6 +205,14 @@ void tk_produce_order(rd_kafka_t *p, const char *topic, const char *order_id) {
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
     ce_add(hdrs, CE_TYPE_ORDER_PLACED, "/orderfleet/testkit/1", order_id, o.placed_at_ms);
     hdr_add_str(hdrs, HDR_TRACEPARENT, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    for (size_t i = 0; extra; i++) {
+        const char *name;
+        const void *val;
+        size_t vlen;
+        if (rd_kafka_header_get_all(extra, i, &name, &val, &vlen)) break;
+        rd_kafka_header_add(hdrs, name, -1, val, (ssize_t)vlen);
+    }
+    if (extra) rd_kafka_headers_destroy(extra);
     tk_produce(p, topic, order_id, buf, len, hdrs);
     free(buf);
 }

@@ -80,6 +80,10 @@ rd_kafka_t *tk_producer(const char *bootstraps);
  * customer), as the real producer would, headers included. */
 void tk_produce_order(rd_kafka_t *p, const char *topic, const char *order_id);
 
+/* The same with extra headers (taken over and freed; NULL for none). */
+void tk_produce_order_with(rd_kafka_t *p, const char *topic, const char *order_id,
+                           rd_kafka_headers_t *extra);
+
 /* Produces raw bytes with a key (NULL: none). */
 void tk_produce_raw(rd_kafka_t *p, const char *topic, const char *key, const void *value,
                     size_t len);

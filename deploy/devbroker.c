@@ -79,7 +79,12 @@ int main(int argc, char **argv) {
             nodes = (int)n;
             break;
         }
-        case 'p': cli_override(&cli, "topics.orders_partitions", optarg, "flag --partitions"); break;
+        case 'p':
+            if (cli_override(&cli, "topics.orders_partitions", optarg, "flag --partitions")) {
+                status = EXIT_SOFTWARE;
+                goto out;
+            }
+            break;
         case 'h': usage(stdout); goto out;
         default: usage(stderr); status = EXIT_USAGE; goto out;
         }

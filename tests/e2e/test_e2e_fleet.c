@@ -144,10 +144,12 @@ static void test_interop_with_kcat(void **state) {
     assert_int_equal(fwrite(bytes, 1, n, f), n);
     fclose(f);
 
-    const char *produce[] = {"-P", "-b", b, "-t", t.orders, "-k", "fixture-order-1",
-                             "-H", "ce_specversion=1.0", "-H", "ce_type=orderfleet.v1.OrderPlaced",
-                             "-H", "traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                             bin, NULL};
+    const char *produce[] = {
+        "-P", "-b", b, "-t", t.orders, "-k", "fixture-order-1",
+        "-H", "ce_specversion=1.0",
+        "-H", "ce_type=orderfleet.v1.OrderPlaced",
+        "-H", "traceparent=00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        bin, NULL};
     tk_result r;
     assert_int_equal(tk_run("kcat-produce", kcat, produce, NULL, 30000, &r), 0);
     tk_result_free(&r);

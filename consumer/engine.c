@@ -152,8 +152,8 @@ static void job_release(engine *e, job *j) {
 
 /* ---- publishing ------------------------------------------------------- */
 
-/* Produces one record on behalf of job j, waiting out a full local queue
- * (backpressure: poll, which serves delivery reports and so frees room,
+/* Produces one record on behalf of job j (NULL for a reply), waiting out a
+ * full local queue (backpressure: poll, which serves delivery reports and so frees room,
  * then try again) unless the worker is stopping. Takes over hdrs and, with
  * RD_KAFKA_MSG_F_FREE, value, whatever the outcome. Returns the error of a
  * failed enqueue. */
@@ -175,7 +175,7 @@ static rd_kafka_resp_err_t publish(engine *e, job *j, const char *topic, int32_t
         if (msgflags & RD_KAFKA_MSG_F_FREE) free(value);
         return err;
     }
-    j->pending++;
+    if (j) j->pending++; /* a reply (j NULL) holds no job: see publish_reply() */
     return RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
@@ -280,18 +280,18 @@ static void handle_failures(engine *e) {
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     engine *e = opaque;
     job *j = m->_private;
-    (void)rk;
     const char *topic = rd_kafka_topic_name(m->rkt);
-    int is_reply = m->err && strcmp(topic, e->cfg->topic_dlq) != 0 &&
-                   strcmp(topic, e->cfg->topic_completed) != 0;
+    (void)rk;
+    if (!j) { /* a reply: nothing waits on it (see publish_reply()) */
+        if (m->err && !e->closing) {
+            e->stats.reply_errors++;
+            log_warn("reply not delivered", "topic=%s partition=%" PRId32 " error=%s", topic,
+                     m->partition, rd_kafka_err2str(m->err));
+        }
+        return;
+    }
     if (m->err && e->closing) {
         j->lost = 1; /* purged past the drain deadline: the next owner redoes it */
-    } else if (is_reply) {
-        /* A reply is a courtesy to one requester, whose topic we do not own:
-         * its outcome is on the completed topic whatever becomes of it. */
-        e->stats.reply_errors++;
-        log_warn("reply not delivered", "topic=%s partition=%" PRId32 " error=%s", topic,
-                 m->partition, rd_kafka_err2str(m->err));
     } else if (m->err) {
         failure *f = malloc(sizeof(*f)), **tail = &e->failures;
         if (!f) {
@@ -310,9 +310,16 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 /* The reply a requester asked for with Spring's headers (DESIGN §4): the
  * same OrderCompleted, on its reply topic (and partition), carrying its
  * correlation id, unless its deadline has passed (nobody waits any more) or
- * the headers are malformed. A reply never goes to one of the fleet's own
- * topics. Best effort: failures are logged and counted, never fatal. */
-static void publish_reply(engine *e, job *j, const char *order_id, const void *value,
+ * the headers are malformed.
+ *
+ * The reply topic comes from the requester, so it is held to an allow-list:
+ * topics.replies itself or a topic named "<topics.replies>.<anything>" (one
+ * per gateway instance, say). Anything else would let a client make the
+ * workers write, with their credentials, into any topic. And the reply holds
+ * no job: a requester's slow or missing topic must not hold back the
+ * commit of the order, whose outcome is on the completed topic anyway.
+ * Failures are logged and counted, never fatal. */
+static void publish_reply(engine *e, const job *j, const char *order_id, const void *value,
                           size_t len, const rd_kafka_headers_t *outcome_hdrs) {
     rd_kafka_headers_t *in_hdrs = NULL;
     struct rh_request req;
@@ -331,15 +338,15 @@ static void publish_reply(engine *e, job *j, const char *order_id, const void *v
         log_debug("reply skipped: deadline passed", "order_id=%s", order_id);
         return;
     }
-    const char *own[] = {e->cfg->topic_orders, e->cfg->topic_completed, e->cfg->topic_retry,
-                         e->cfg->topic_dlq};
-    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-        if (strcmp(req.reply_topic, own[i]) == 0) {
-            e->stats.reply_errors++;
-            log_warn("reply skipped: reply topic is one of the fleet's own", "order_id=%s "
-                     "topic=%s", order_id, req.reply_topic);
-            return;
-        }
+    const char *replies = e->cfg->topic_replies;
+    size_t n = strlen(replies);
+    if (strncmp(req.reply_topic, replies, n) != 0 ||
+        (req.reply_topic[n] != '\0' && req.reply_topic[n] != '.')) {
+        e->stats.reply_errors++;
+        log_warn("reply skipped: reply topic not allowed", "order_id=%s topic=%s allowed=%s",
+                 order_id, req.reply_topic, replies);
+        return;
+    }
     rd_kafka_headers_t *hdrs = rd_kafka_headers_copy(outcome_hdrs);
     if (rh_write_correlation(hdrs, req.correlation_id, why, sizeof(why)) != RH_OK) {
         rd_kafka_headers_destroy(hdrs);
@@ -348,8 +355,8 @@ static void publish_reply(engine *e, job *j, const char *order_id, const void *v
         return;
     }
     rd_kafka_resp_err_t err =
-        publish(e, j, req.reply_topic, req.reply_partition < 0 ? RD_KAFKA_PARTITION_UA
-                                                                : req.reply_partition,
+        publish(e, NULL, req.reply_topic, req.reply_partition < 0 ? RD_KAFKA_PARTITION_UA
+                                                                   : req.reply_partition,
                 order_id, strlen(order_id), (void *)value, len, RD_KAFKA_MSG_F_COPY, hdrs);
     if (err) {
         e->stats.reply_errors++;

@@ -153,10 +153,10 @@ static void job_release(engine *e, job *j) {
 /* ---- publishing ------------------------------------------------------- */
 
 /* Produces one record on behalf of job j (NULL for a reply), waiting out a
- * full local queue (backpressure: poll, which serves delivery reports and so frees room,
- * then try again) unless the worker is stopping. Takes over hdrs and, with
- * RD_KAFKA_MSG_F_FREE, value, whatever the outcome. Returns the error of a
- * failed enqueue. */
+ * full local queue (backpressure: poll, which serves delivery reports and so
+ * frees room, then try again) unless the worker is stopping. Takes over hdrs
+ * and, with RD_KAFKA_MSG_F_FREE, value, whatever the outcome. Returns the
+ * error of a failed enqueue. */
 static rd_kafka_resp_err_t publish(engine *e, job *j, const char *topic, int32_t partition,
                                    const void *key, size_t keylen, void *value, size_t len,
                                    int msgflags, rd_kafka_headers_t *hdrs) {

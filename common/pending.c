@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/ids.h"
+#include "common/rng.h"
 
 #define NONE UINT32_MAX /* an empty table slot, the end of the free list */
 
@@ -27,22 +28,13 @@ struct pending {
     uint64_t seed[2];   /* hash key, random per instance */
 };
 
-/* splitmix64's finaliser: every input bit affects every output bit. */
-static uint64_t mix64(uint64_t x) {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 /* The home slot of an id. Correlation ids are normally random already; the
  * secret seed keeps the spread even when they are not. */
 static uint32_t home_slot(const pending_t *p, const uint8_t id[PENDING_ID_LEN]) {
     uint64_t a, b;
     memcpy(&a, id, 8);
     memcpy(&b, id + 8, 8);
-    return (uint32_t)mix64(mix64(a ^ p->seed[0]) ^ b ^ p->seed[1]) & p->mask;
+    return (uint32_t)rng_mix64(rng_mix64(a ^ p->seed[0]) ^ b ^ p->seed[1]) & p->mask;
 }
 
 /* The table slot holding id, or NONE. The table is at most half full, so

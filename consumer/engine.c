@@ -8,11 +8,11 @@
 
 #include "common/cli.h"
 #include "common/headers.h"
-#include "common/ids.h"
 #include "common/kafka.h"
 #include "common/logfmt.h"
 #include "common/order_codec.h"
 #include "common/reply_headers.h"
+#include "common/rng.h"
 #include "common/timeutil.h"
 #include "consumer/backoff.h"
 #include "consumer/offsets.h"
@@ -81,7 +81,7 @@ struct engine {
     int consumer_closed; /* left the group: no more rebalance callbacks */
     int closing;  /* producer purged: purged deliveries are expected */
     int exit_status;
-    uint64_t rng; /* splitmix64 state, for backoff jitter */
+    rng rng; /* for backoff jitter */
     engine_stats stats;
 };
 
@@ -414,19 +414,11 @@ static rd_kafka_resp_err_t publish_outcome(engine *e, job *j, const order_placed
 
 /* ---- processing ------------------------------------------------------- */
 
-static double engine_random(engine *e) {
-    uint64_t z = (e->rng += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return (double)(z >> 11) / (double)(1ULL << 53);
-}
-
 /* Waits out a retry backoff while serving delivery reports, so that the
  * outcomes of earlier orders keep being acknowledged meanwhile. */
 static void backoff_wait(engine *e, unsigned attempt) {
     int64_t delay = backoff_delay_ms(e->cfg->retry_base_ms, e->cfg->retry_cap_ms, attempt,
-                                     engine_random(e));
+                                     rng_unit(&e->rng));
     int64_t until = time_mono_ms() + delay;
     for (int64_t left = delay; left > 0; left = until - time_mono_ms())
         rd_kafka_poll(e->producer, left > 50 ? 50 : (int)left);
@@ -746,7 +738,7 @@ engine *engine_new(const of_config *cfg, const handler *h, char *errstr, size_t 
     e->cfg = cfg;
     e->h = h;
     snprintf(e->source, sizeof(e->source), "/orderfleet/order-worker/%s", cfg->worker_id);
-    id_random_bytes(&e->rng, sizeof(e->rng));
+    rng_seed_random(&e->rng);
 
     /* The producer: idempotent and acks=all, so an acknowledged outcome is
      * written once and durable; murmur2 partitioning like Java clients, so a

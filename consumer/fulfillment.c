@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "common/catalog.h"
-#include "common/ids.h"
+#include "common/rng.h"
 #include "common/timeutil.h"
 
 /* Business limits: beyond these an order is more likely a mistake or an
@@ -95,17 +95,14 @@ typedef struct fulfillment {
     int latency_ms;
     double failure_rate;
     pthread_mutex_t lock;
-    uint64_t rng; /* splitmix64 state */
+    rng rng;
 } fulfillment;
 
 static double fulfillment_random(fulfillment *f) {
     pthread_mutex_lock(&f->lock);
-    uint64_t z = (f->rng += 0x9e3779b97f4a7c15ULL);
+    double u = rng_unit(&f->rng);
     pthread_mutex_unlock(&f->lock);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return (double)(z >> 11) / (double)(1ULL << 53);
+    return u;
 }
 
 /* Validate and price first: a rejected order is answered at once. Then the
@@ -140,7 +137,7 @@ int fulfillment_handler_init(handler *h, const of_config *cfg, char *errstr, siz
     f->latency_ms = cfg->handler_latency_ms;
     f->failure_rate = cfg->handler_failure_rate;
     pthread_mutex_init(&f->lock, NULL);
-    id_random_bytes(&f->rng, sizeof(f->rng));
+    rng_seed_random(&f->rng);
     h->name = "fulfillment";
     h->state = f;
     h->handle = fulfillment_handle;

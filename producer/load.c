@@ -17,6 +17,7 @@
 #include "common/ids.h"
 #include "common/logfmt.h"
 #include "common/order_codec.h"
+#include "common/rng.h"
 #include "common/timeutil.h"
 #include "producer/modes.h"
 #include "producer/publisher.h"
@@ -26,27 +27,6 @@
 #define POLL_SLICE_MS 100
 
 /* ---- the random sequence ---------------------------------------------- */
-
-/* splitmix64: tiny, fast, and every seed (even 0) gives a good sequence;
- * far better than rand() and private to one generator. */
-typedef struct rng {
-    uint64_t state;
-} rng;
-
-static uint64_t rng_next(rng *r) {
-    uint64_t z = (r->state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [0, 1). */
-static double rng_unit(rng *r) { return (double)(rng_next(r) >> 11) * (1.0 / 9007199254740992.0); }
-
-/* Uniform in [0, n), n > 0 (multiply-shift: bias below 2^-32, fine here). */
-static uint32_t rng_below(rng *r, uint32_t n) {
-    return (uint32_t)(((rng_next(r) >> 32) * (uint64_t)n) >> 32);
-}
 
 /* Picks an index by weight; weights sum to total > 0. */
 static size_t rng_weighted(rng *r, const unsigned *weights, size_t n, unsigned total) {

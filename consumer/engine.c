@@ -179,13 +179,16 @@ static rd_kafka_resp_err_t publish(engine *e, job *j, const char *topic, int32_t
     return RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
+static void publish_failed(engine *e, job *j, int to_dlq, rd_kafka_resp_err_t err);
+
 /* Sends the job's input record, unchanged (key, value and headers), to the
  * dead-letter topic, with headers that say what went wrong and where the
  * record came from. With drop_value the value is left out (and its size
  * given in orderfleet_value_dropped): the last resort for a record too large
- * for the DLQ topic, so that it is at least found. Returns the enqueue error. */
-static rd_kafka_resp_err_t dead_letter(engine *e, job *j, const char *error_class,
-                                       const char *error, unsigned attempts, int drop_value) {
+ * for the DLQ topic, so that it is at least found. A failed enqueue goes to
+ * publish_failed() like a failed delivery. */
+static void dead_letter(engine *e, job *j, const char *error_class, const char *error,
+                        unsigned attempts, int drop_value) {
     const rd_kafka_message_t *in = j->in;
     rd_kafka_headers_t *orig = NULL, *hdrs;
     if (rd_kafka_message_headers(in, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -214,8 +217,8 @@ static rd_kafka_resp_err_t dead_letter(engine *e, job *j, const char *error_clas
         publish(e, j, e->cfg->topic_dlq, RD_KAFKA_PARTITION_UA, in->key, in->key_len,
                 drop_value ? NULL : in->payload, drop_value ? 0 : in->len, RD_KAFKA_MSG_F_COPY,
                 hdrs);
-    if (!err) e->stats.dead_lettered++;
-    return err;
+    if (err) publish_failed(e, j, 1, err);
+    else e->stats.dead_lettered++;
 }
 
 static int too_large(rd_kafka_resp_err_t err) {
@@ -235,7 +238,6 @@ static int too_large(rd_kafka_resp_err_t err) {
  * restarts it and the record is processed again, rather than skipped. */
 static void publish_failed(engine *e, job *j, int to_dlq, rd_kafka_resp_err_t err) {
     const char *topic = to_dlq ? e->cfg->topic_dlq : e->cfg->topic_completed;
-    rd_kafka_resp_err_t again = RD_KAFKA_RESP_ERR_NO_ERROR;
     e->stats.publish_errors++;
     if (e->closing || !running(e)) { /* shutting down: the next owner redoes it */
         j->lost = 1;
@@ -246,12 +248,11 @@ static void publish_failed(engine *e, job *j, int to_dlq, rd_kafka_resp_err_t er
     if (too_large(err) && !to_dlq && !j->dead_lettered) {
         char why[256];
         snprintf(why, sizeof(why), "publishing to %s failed: %s", topic, rd_kafka_err2str(err));
-        if ((again = dead_letter(e, j, "publish", why, 0, 0))) publish_failed(e, j, 1, again);
+        dead_letter(e, j, "publish", why, 0, 0);
         return;
     }
     if (too_large(err) && to_dlq && !j->dlq_value_dropped) {
-        if ((again = dead_letter(e, j, j->dlq_class, j->dlq_error, j->dlq_attempts, 1)))
-            publish_failed(e, j, 1, again);
+        dead_letter(e, j, j->dlq_class, j->dlq_error, j->dlq_attempts, 1);
         return;
     }
     j->lost = 1;
@@ -430,11 +431,10 @@ static void backoff_wait(engine *e, unsigned attempt) {
 static void process(engine *e, job *j) {
     const rd_kafka_message_t *in = j->in;
     char errstr[256];
-    rd_kafka_resp_err_t err;
 
     order_placed_t *order = codec_placed_decode(in->payload, in->len, errstr, sizeof(errstr));
     if (!order) {
-        if ((err = dead_letter(e, j, "decode", errstr, 0, 0))) publish_failed(e, j, 1, err);
+        dead_letter(e, j, "decode", errstr, 0, 0);
         return;
     }
     const char *unidentified = order->order_id[0] == '\0'
@@ -443,8 +443,7 @@ static void process(engine *e, job *j) {
                                    ? "orderId is longer than 128 bytes"
                                    : NULL;
     if (unidentified) {
-        if ((err = dead_letter(e, j, "validation", unidentified, 0, 0)))
-            publish_failed(e, j, 1, err);
+        dead_letter(e, j, "validation", unidentified, 0, 0);
         codec_placed_free(order);
         return;
     }
@@ -474,11 +473,11 @@ static void process(engine *e, job *j) {
                  res.verdict == HANDLER_TRANSIENT ? res.reason : "the handler gave no verdict");
         memcpy(res.reason, reason, sizeof(reason));
         status = ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FAILED;
-        if ((err = dead_letter(e, j, "exhausted", res.reason, attempt, 0)))
-            publish_failed(e, j, 1, err);
+        dead_letter(e, j, "exhausted", res.reason, attempt, 0);
     }
     }
-    if ((err = publish_outcome(e, j, order, status, &res, attempt))) publish_failed(e, j, 0, err);
+    rd_kafka_resp_err_t err = publish_outcome(e, j, order, status, &res, attempt);
+    if (err) publish_failed(e, j, 0, err);
     codec_placed_free(order);
 }
 

@@ -152,19 +152,30 @@ static void tk_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     if (m->err) fprintf(stderr, "testkit: delivery failed: %s\n", rd_kafka_err2str(m->err));
 }
 
-rd_kafka_t *tk_producer(const char *bootstraps) {
+/* A client of bootstraps with the given properties (NULL-terminated
+ * name/value pairs); fails the test if librdkafka refuses any. The caller
+ * destroys it. */
+typedef void tk_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+
+static rd_kafka_t *tk_client(rd_kafka_type_t type, const char *bootstraps,
+                             const char *const *props, tk_dr_cb *dr) {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, err, sizeof(err)),
-                     RD_KAFKA_CONF_OK);
-    assert_int_equal(rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err)),
-                     RD_KAFKA_CONF_OK);
-    assert_int_equal(rd_kafka_conf_set(conf, "partitioner", "murmur2_random", err, sizeof(err)),
-                     RD_KAFKA_CONF_OK);
-    rd_kafka_conf_set_dr_msg_cb(conf, tk_dr);
-    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    if (!p) fail_msg("producer: %s", err);
-    return p;
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, err, sizeof(err)))
+        fail_msg("bootstrap.servers: %s", err);
+    for (; props && props[0]; props += 2)
+        if (rd_kafka_conf_set(conf, props[0], props[1], err, sizeof(err)))
+            fail_msg("%s: %s", props[0], err);
+    if (dr) rd_kafka_conf_set_dr_msg_cb(conf, dr);
+    rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof(err));
+    if (!rk) fail_msg("kafka client: %s", err);
+    return rk;
+}
+
+rd_kafka_t *tk_producer(const char *bootstraps) {
+    static const char *const props[] = {"enable.idempotence", "true", "partitioner",
+                                        "murmur2_random", NULL};
+    return tk_client(RD_KAFKA_PRODUCER, bootstraps, props, tk_dr);
 }
 
 static void tk_produce(rd_kafka_t *p, const char *topic, const char *key, const void *value,
@@ -231,17 +242,10 @@ struct tk_reader {
 };
 
 tk_reader *tk_reader_new(const char *bootstraps, const char *topic) {
-    char err[512];
+    static const char *const props[] = {"enable.auto.commit", "false", "group.id",
+                                        "testkit-reader", NULL};
     tk_reader *r = calloc(1, sizeof(*r));
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, err, sizeof(err)),
-                     RD_KAFKA_CONF_OK);
-    assert_int_equal(rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)),
-                     RD_KAFKA_CONF_OK);
-    assert_int_equal(rd_kafka_conf_set(conf, "group.id", "testkit-reader", err, sizeof(err)),
-                     RD_KAFKA_CONF_OK);
-    r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-    if (!r->rk) fail_msg("consumer: %s", err);
+    r->rk = tk_client(RD_KAFKA_CONSUMER, bootstraps, props, NULL);
 
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(r->rk, topic, NULL);
     const struct rd_kafka_metadata *md;
@@ -453,13 +457,8 @@ char *tk_wait_first_line(const char *path, int timeout_ms) {
  * partitions' ends: the group has caught up when they are equal everywhere. */
 int tk_wait_group_caught_up(const char *bootstraps, const char *group, const char *topic,
                             int timeout_ms) {
-    char err[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, err, sizeof(err)) ||
-        rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)))
-        fail_msg("conf: %s", err);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-    if (!rk) fail_msg("consumer: %s", err);
+    const char *props[] = {"group.id", group, NULL};
+    rd_kafka_t *rk = tk_client(RD_KAFKA_CONSUMER, bootstraps, props, NULL);
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md;
     assert_int_equal(rd_kafka_metadata(rk, 0, rkt, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -529,11 +528,7 @@ void tk_topics_create(const char *bootstraps, const char *prefix, int replicatio
     const char *names[] = {t->orders, t->completed, t->replies, t->retry, t->dlq};
     const int parts[] = {12, 12, 12, 12, 3};
 
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps, err, sizeof(err)))
-        fail_msg("conf: %s", err);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    if (!rk) fail_msg("admin client: %s", err);
+    rd_kafka_t *rk = tk_client(RD_KAFKA_PRODUCER, bootstraps, NULL, NULL);
     rd_kafka_NewTopic_t *nt[5];
     for (int i = 0; i < 5; i++) {
         nt[i] = rd_kafka_NewTopic_new(names[i], parts[i], replication, err, sizeof(err));

@@ -96,6 +96,20 @@ static const setting settings[] = {
         "host:port of the gateway's HTTP API"),
     INT("gateway.wait_ms", gateway_wait_ms, 5000, 0, 600000,
         "default wait for a reply before the gateway answers 202"),
+    INT("gateway.max_wait_ms", gateway_max_wait_ms, 60000, 0, 600000,
+        "longest wait a request may ask for with Prefer: wait=N"),
+    INT("gateway.reply_partition", gateway_reply_partition, -1, -1, 100000,
+        "reply partition this instance owns; -1: read all and filter"),
+    INT("gateway.max_waiting", gateway_max_waiting, 10000, 1, 1000000,
+        "requests waiting for a reply at once; beyond it the gateway answers 503"),
+    INT("gateway.max_body", gateway_max_body, 65536, 256, 16777216,
+        "largest request body in bytes; beyond it the gateway answers 413"),
+    INT("gateway.outcomes", gateway_outcomes, 100000, 16, 10000000,
+        "recent orders and outcomes each gateway remembers for GET"),
+    INT("gateway.history_s", gateway_history_s, 3600, 0, 604800,
+        "seconds of orders and outcomes a starting gateway reads back"),
+    INT("gateway.idempotency_keys", gateway_idempotency_keys, 100000, 16, 10000000,
+        "Idempotency-Key values remembered (oldest forgotten first)"),
     STR("metrics.listen", metrics_listen, "", 0,
         "host:port of /healthz, /readyz and /metrics; empty: disabled"),
     ENUM("log.level", log_level, "info", log_level_choices,
@@ -649,8 +663,19 @@ static int load_overrides(load_ctx *ctx, const config_override *ov, size_t count
     return CONFIG_OK;
 }
 
+/* Fails unless integer setting `upper` is at least integer setting `lower`,
+ * naming where each value came from. */
+static int check_not_less(load_ctx *ctx, const char *upper, const char *lower) {
+    const setting *u = setting_find(upper), *l = setting_find(lower);
+    int uv = *(const int *)((const char *)ctx->cfg + u->offset);
+    int lv = *(const int *)((const char *)ctx->cfg + l->offset);
+    if (uv >= lv) return CONFIG_OK;
+    return fail(ctx->errstr, ctx->errsize, "%s (%d, from %s) must not be less than %s (%d, from %s)",
+                upper, uv, ctx->origin[u - settings], lower, lv, ctx->origin[l - settings]);
+}
+
 /* Settings that depend on each other or on the machine, once all layers
- * are in: the worker id and the retry bounds. */
+ * are in: the worker id and the bounds that come in pairs. */
 static int finish(load_ctx *ctx) {
     of_config *cfg = ctx->cfg;
     if (cfg->worker_id[0] == '\0') {
@@ -664,13 +689,9 @@ static int finish(load_ctx *ctx) {
         free(cfg->worker_id);
         cfg->worker_id = copy;
     }
-    if (cfg->retry_cap_ms < cfg->retry_base_ms) {
-        const setting *cap = setting_find("retry.cap_ms"), *base = setting_find("retry.base_ms");
-        return fail(ctx->errstr, ctx->errsize,
-                    "retry.cap_ms (%d, from %s) must not be less than retry.base_ms (%d, from %s)",
-                    cfg->retry_cap_ms, ctx->origin[cap - settings], cfg->retry_base_ms,
-                    ctx->origin[base - settings]);
-    }
+    if (check_not_less(ctx, "retry.cap_ms", "retry.base_ms") != CONFIG_OK ||
+        check_not_less(ctx, "gateway.max_wait_ms", "gateway.wait_ms") != CONFIG_OK)
+        return CONFIG_ERR;
     /* A throwaway conf tells whether librdkafka knows every property and
      * accepts its value, before anything connects. */
     rd_kafka_conf_t *probe = rd_kafka_conf_new();

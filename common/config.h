@@ -64,6 +64,13 @@ typedef struct of_config {
     /* gateway and health endpoints (used by the programs that serve HTTP) */
     char *gateway_listen;
     int gateway_wait_ms;
+    int gateway_max_wait_ms;     /* cap on Prefer: wait=N */
+    int gateway_reply_partition; /* -1: read every reply partition and filter */
+    int gateway_max_waiting;     /* requests waiting for a reply, beyond: 503 */
+    int gateway_max_body;        /* bytes of a request body, beyond: 413 */
+    int gateway_outcomes;        /* outcomes and accepted orders remembered */
+    int gateway_history_s;       /* how far back a starting gateway reads them */
+    int gateway_idempotency_keys; /* Idempotency-Key values remembered */
     char *metrics_listen;
 
     /* logging */

@@ -438,6 +438,14 @@ static void test_retry_cap_below_base(void **state) {
     assert_int_equal(fx->cfg.retry_cap_ms, 500);
 }
 
+static void test_gateway_wait_above_max(void **state) {
+    fixture *fx = *state;
+    config_override ov = {"gateway.wait_ms", "70000", "flag --wait-ms"};
+    assert_int_equal(load(fx, NULL, &ov, 1), CONFIG_ERR);
+    assert_string_equal(fx->err, "gateway.max_wait_ms (60000, from default) must not be less "
+                                 "than gateway.wait_ms (70000, from flag --wait-ms)");
+}
+
 static void test_apply_kafka(void **state) {
     fixture *fx = *state;
     const char *path = write_cfg(fx, "kafka = { client_id = \"applied\"; linger_ms = 7; };\n");
@@ -509,7 +517,7 @@ static void test_fleet_documents_every_setting(void **state) {
         snprintf(key, sizeof(key), "\n    %s = ", strchr(setting, '.') + 1);
         if (!strstr(fleet, key)) fail_msg("fleet.cfg does not set %s", setting);
     }
-    assert_int_equal(rows, 21);
+    assert_int_equal(rows, 28);
     assert_non_null(strstr(fleet, "# security_protocol"));
     assert_non_null(strstr(fleet, "# sasl_mechanisms"));
     free(table);
@@ -567,6 +575,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_unknown_kafka_property, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_kafka_value_from_env_and_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kafka_nested_group_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gateway_wait_above_max, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_cap_below_base, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_kafka, setup, teardown),
         cmocka_unit_test_setup_teardown(test_examples_load, setup, teardown),

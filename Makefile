@@ -8,6 +8,7 @@
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+CHAOS_RUNS ?= 5
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
@@ -22,7 +23,7 @@ help:
 	@echo "make test-unit         only the unit tests"
 	@echo "make test-integration  only the integration tests (embedded mock cluster)"
 	@echo "make test-e2e          only the e2e tests (real Apache Kafka, fetched with Maven)"
-	@echo "make chaos             workers joining and leaving under load (not yet in make test)"
+	@echo "make chaos             the rebalance and broker-kill e2e tests, 5 times over"
 	@echo "make kafka-start       a real local Kafka (deploy/kafka-local.sh); kafka-stop"
 	@echo "make test-asan         unit and integration tests built with ASan+UBSan"
 	@echo "make build             configure and build into $(BUILD)/ (programs in $(BUILD)/bin)"
@@ -48,10 +49,11 @@ demo: build
 	deploy/demo.sh $(BUILD)/bin
 
 test: build deps-e2e
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE '^chaos$$'
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 chaos: build deps-e2e
-	cd $(BUILD) && ctest --output-on-failure -L '^chaos$$'
+	cd $(BUILD) && ctest --output-on-failure -R '^test_e2e_(rebalance|brokers)$$' \
+	    --repeat until-fail:$(CHAOS_RUNS)
 
 
 test-unit: build
@@ -72,7 +74,7 @@ kafka-stop:
 test-asan: deps deps-e2e
 	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DORDERFLEET_SANITIZE=ON $(CMAKE_ARGS)
 	cmake --build $(BUILD_ASAN) -j $(JOBS)
-	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS) -LE '^chaos$$'
+	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

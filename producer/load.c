@@ -20,7 +20,7 @@
 #include "common/rng.h"
 #include "common/timeutil.h"
 #include "producer/modes.h"
-#include "producer/publisher.h"
+#include "common/publisher.h"
 
 #define MAX_ITEMS 5
 #define PROGRESS_EVERY_MS 200
@@ -284,7 +284,7 @@ int mode_load(const mode_ctx *ctx, const load_opts *o) {
     if (o->soldout_share > 0 && g->n_soldout == 0)
         log_warn("no sold-out product in the catalog, --soldout-share ignored", NULL);
 
-    p = publisher_new(ctx->cfg, o->ids ? publisher_ack_print : NULL, &printer, ctx->run, errstr,
+    p = publisher_new(ctx->cfg, PROG_NAME, o->ids ? publisher_ack_print : NULL, &printer, ctx->run, errstr,
                       sizeof(errstr));
     if (!p) {
         fprintf(stderr, PROG_NAME ": %s\n", errstr);

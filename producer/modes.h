@@ -11,6 +11,7 @@
 
 #include "common/cli.h"
 #include "common/config.h"
+#include "common/publisher.h"
 
 #define PROG_NAME "order-producer"
 
@@ -77,5 +78,21 @@ static inline int mode_exit_status(int unavailable, int write_failed, int interr
     if (invalid) return EXIT_DATAERR;
     return 0;
 }
+
+/* What publisher_ack_print() needs: json selects the output format;
+ * write_failed is set when stdout could not be written (reported once; no
+ * later id is written): the mode should stop sending, finish what is in
+ * flight and exit with EXIT_IOERR. */
+typedef struct ack_printer {
+    int json;
+    int write_failed;
+} ack_printer;
+
+/* A publisher_ack_fn (opaque: an ack_printer) that writes the acknowledged
+ * order id on stdout, "<order id>\n" or with json
+ * {"orderId":"…","topic":"orders","partition":3,"offset":17}, and flushes
+ * the line so that a pipe sees each id as soon as it is acknowledged.
+ * Nothing is written once pr->write_failed is set. */
+void publisher_ack_print(const publisher_ack *ack, void *opaque);
 
 #endif

@@ -12,7 +12,7 @@
 #include "common/order_codec.h"
 #include "common/order_json.h"
 #include "producer/modes.h"
-#include "producer/publisher.h"
+#include "common/publisher.h"
 
 typedef Orderfleet__V1__OrderPlaced__AttributesEntry attr_entry_t;
 
@@ -187,7 +187,7 @@ int mode_place(const mode_ctx *ctx, const place_opts *o) {
         order = &po.msg;
     }
 
-    p = publisher_new(ctx->cfg, publisher_ack_print, &printer, ctx->run, errstr,
+    p = publisher_new(ctx->cfg, PROG_NAME, publisher_ack_print, &printer, ctx->run, errstr,
                       sizeof(errstr));
     if (!p) {
         fprintf(stderr, PROG_NAME ": %s\n", errstr);

@@ -22,7 +22,7 @@
 #include "common/order_codec.h"
 #include "common/order_json.h"
 #include "producer/modes.h"
-#include "producer/publisher.h"
+#include "common/publisher.h"
 
 #define SEND_LINE_MAX (1024 * 1024) /* longest line accepted, without its newline */
 #define READ_CHUNK 65536
@@ -163,7 +163,7 @@ int mode_send(const mode_ctx *ctx, const send_opts *o) {
     }
     r.fd = fd;
 
-    p = publisher_new(ctx->cfg, publisher_ack_print, &printer, ctx->run, errstr,
+    p = publisher_new(ctx->cfg, PROG_NAME, publisher_ack_print, &printer, ctx->run, errstr,
                       sizeof(errstr));
     if (!p) {
         fprintf(stderr, PROG_NAME ": %s\n", errstr);

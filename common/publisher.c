@@ -1,5 +1,5 @@
 #define _POSIX_C_SOURCE 200809L
-#include "producer/publisher.h"
+#include "common/publisher.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -7,7 +7,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #include "common/headers.h"
@@ -29,7 +28,8 @@
  * what publisher_finish() waits on. */
 typedef struct pending {
     struct pending *prev, *next;
-    int counted; /* already counted as failed by publisher_finish() */
+    int counted;   /* already counted as failed by publisher_finish() */
+    void *request; /* publisher_send_request()'s per-order pointer */
     char order_id[];
 } pending;
 
@@ -38,6 +38,7 @@ struct publisher {
     char *topic;
     char *source; /* ce_source: /orderfleet/order-producer/<host>-<pid> */
     publisher_ack_fn *on_ack;
+    publisher_ack_fn *on_failure;
     void *ack_opaque;
     volatile sig_atomic_t *run;
     int finish_timeout_ms;
@@ -53,7 +54,6 @@ static const char *const producer_defaults[] = {
     "linger.ms", "5",
     "message.timeout.ms", "30000",
     "partitioner", "murmur2_random", /* the Java client's partition for the same key */
-    "client.id", "order-producer",
     NULL,
 };
 
@@ -86,6 +86,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     (void)rk;
     const char *order_id = pd ? pd->order_id : "(unknown)";
 
+    publisher_ack ack = {order_id, rd_kafka_topic_name(m->rkt), -1, -1, NULL,
+                         pd ? pd->request : NULL};
     if (pd && pd->counted) {
         /* Already given up on by publisher_finish(); a late report changes
          * nothing in the counts that were printed. */
@@ -93,15 +95,15 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         p->failed++;
         log_error("order not acknowledged", "order_id=%s topic=%s error=%s", order_id,
                   rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+        ack.error = rd_kafka_err2str(m->err);
+        if (p->on_failure) p->on_failure(&ack, p->ack_opaque);
     } else {
         p->acked++;
         log_debug("order acknowledged", "order_id=%s partition=%d offset=%lld", order_id,
                   (int)m->partition, (long long)m->offset);
-        if (p->on_ack) {
-            publisher_ack ack = {order_id, rd_kafka_topic_name(m->rkt), m->partition,
-                                 m->offset};
-            p->on_ack(&ack, p->ack_opaque);
-        }
+        ack.partition = m->partition;
+        ack.offset = m->offset;
+        if (p->on_ack) p->on_ack(&ack, p->ack_opaque);
     }
     if (pd) {
         pending_unlink(p, pd);
@@ -140,8 +142,9 @@ static int conf_message_timeout(rd_kafka_conf_t *conf) {
     return (int)v;
 }
 
-publisher *publisher_new(const of_config *cfg, publisher_ack_fn *on_ack, void *ack_opaque,
-                         volatile sig_atomic_t *run, char *errstr, size_t errsize) {
+publisher *publisher_new(const of_config *cfg, const char *program, publisher_ack_fn *on_ack,
+                         void *ack_opaque, volatile sig_atomic_t *run, char *errstr,
+                         size_t errsize) {
     rd_kafka_conf_t *conf = NULL;
     publisher *p = calloc(1, sizeof(*p));
     if (!p) {
@@ -155,16 +158,23 @@ publisher *publisher_new(const of_config *cfg, publisher_ack_fn *on_ack, void *a
     char host[256];
     if (gethostname(host, sizeof(host)) != 0) snprintf(host, sizeof(host), "localhost");
     host[sizeof(host) - 1] = '\0';
-    size_t srclen = strlen(host) + 64;
+    size_t srclen = strlen(program) + strlen(host) + 64;
     p->topic = strdup(cfg->topic_orders);
     p->source = malloc(srclen);
     if (!p->topic || !p->source) {
         snprintf(errstr, errsize, "out of memory");
         goto err;
     }
-    snprintf(p->source, srclen, "/orderfleet/order-producer/%s-%ld", host, (long)getpid());
+    snprintf(p->source, srclen, "/orderfleet/%s/%s-%ld", program, host, (long)getpid());
 
-    conf = kafka_conf_new(cfg, producer_defaults, producer_enforced, errstr, errsize);
+    /* The program's name is the default client.id, under the user's. */
+    const char *defaults[sizeof(producer_defaults) / sizeof(producer_defaults[0]) + 2];
+    size_t n = 0;
+    defaults[n++] = "client.id";
+    defaults[n++] = program;
+    for (size_t i = 0; producer_defaults[i]; i++) defaults[n++] = producer_defaults[i];
+    defaults[n] = NULL;
+    conf = kafka_conf_new(cfg, defaults, producer_enforced, errstr, errsize);
     if (!conf) goto err;
     p->finish_timeout_ms = conf_message_timeout(conf) + FINISH_SLACK_MS;
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
@@ -211,7 +221,11 @@ static int send_failed(publisher *p, const char *order_id, const char *why) {
     return PUBLISH_ERR;
 }
 
-int publisher_send(publisher *p, const order_placed_t *order) {
+/* The shared body of publisher_send() and publisher_send_request(): block
+ * says whether a full local queue is waited out (serving reports) or
+ * answered with PUBLISH_FULL. */
+static int send_order(publisher *p, const order_placed_t *order, const struct rh_request *req,
+                      void *request, int block) {
     order_placed_t msg = *order; /* shallow: only order_id and placed_at_ms may change */
     char id[ID_UUID_LEN + 1];
     if (!msg.order_id || !*msg.order_id) {
@@ -225,6 +239,7 @@ int publisher_send(publisher *p, const order_placed_t *order) {
     pending *pd = malloc(sizeof(*pd) + idlen + 1);
     if (!pd) return send_failed(p, msg.order_id, "out of memory");
     pd->counted = 0;
+    pd->request = request;
     memcpy(pd->order_id, msg.order_id, idlen + 1);
 
     size_t len = 0;
@@ -234,17 +249,19 @@ int publisher_send(publisher *p, const order_placed_t *order) {
         return send_failed(p, msg.order_id, "out of memory");
     }
 
-    char traceparent[56];
+    char traceparent[56], why[256] = "";
     make_traceparent(traceparent);
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(12);
     rd_kafka_resp_err_t err =
         ce_add(hdrs, CE_TYPE_ORDER_PLACED, p->source, msg.order_id, msg.placed_at_ms);
     if (!err) err = hdr_add_str(hdrs, HDR_TRACEPARENT, traceparent);
+    if (err) snprintf(why, sizeof(why), "%s", rd_kafka_err2str(err));
+    else if (req && rh_write(hdrs, req, why, sizeof(why)) != RH_OK) err = RD_KAFKA_RESP_ERR__INVALID_ARG;
     if (err) {
         rd_kafka_headers_destroy(hdrs);
         free(value);
         free(pd);
-        return send_failed(p, msg.order_id, rd_kafka_err2str(err));
+        return send_failed(p, msg.order_id, why);
     }
 
     for (;;) {
@@ -254,10 +271,10 @@ int publisher_send(publisher *p, const order_placed_t *order) {
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
                                 RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(pd),
                                 RD_KAFKA_V_END);
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) break;
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || !block) break;
         /* Backpressure: the local queue is full, serve delivery reports to
          * make room. Only a stop request ends the wait. */
-        if (!*p->run) break;
+        if (p->run && !*p->run) break;
         rd_kafka_poll(p->rk, QUEUE_FULL_WAIT_MS);
     }
     if (err) {
@@ -265,7 +282,7 @@ int publisher_send(publisher *p, const order_placed_t *order) {
         rd_kafka_headers_destroy(hdrs);
         free(value);
         free(pd);
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return PUBLISH_STOPPED;
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) return block ? PUBLISH_STOPPED : PUBLISH_FULL;
         return send_failed(p, msg.order_id, rd_kafka_err2str(err));
     }
     pending_link(p, pd);
@@ -273,6 +290,23 @@ int publisher_send(publisher *p, const order_placed_t *order) {
     log_debug("order sent", "order_id=%s bytes=%zu", msg.order_id, len);
     return PUBLISH_OK;
 }
+
+int publisher_send(publisher *p, const order_placed_t *order) {
+    return send_order(p, order, NULL, NULL, 1);
+}
+
+int publisher_send_request(publisher *p, const order_placed_t *order,
+                           const struct rh_request *req, void *request) {
+    return send_order(p, order, req, request, 0);
+}
+
+void publisher_on_failure(publisher *p, publisher_ack_fn *on_failure) {
+    p->on_failure = on_failure;
+}
+
+size_t publisher_in_flight(const publisher *p) { return p->in_flight; }
+
+rd_kafka_t *publisher_kafka(publisher *p) { return p->rk; }
 
 void publisher_poll(publisher *p, int timeout_ms) { rd_kafka_poll(p->rk, timeout_ms); }
 
@@ -330,27 +364,4 @@ void publisher_destroy(publisher *p) {
     free(p->topic);
     free(p->source);
     free(p);
-}
-
-void publisher_ack_print(const publisher_ack *ack, void *opaque) {
-    ack_printer *pr = opaque;
-    int rc;
-    if (pr->write_failed) return;
-    if (pr->json) {
-        json_t *o = json_pack("{s:s, s:s, s:i, s:I}", "orderId", ack->order_id, "topic",
-                              ack->topic, "partition", (int)ack->partition, "offset",
-                              (json_int_t)ack->offset);
-        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        rc = s ? printf("%s\n", s) : -1;
-        free(s);
-        json_decref(o);
-    } else {
-        rc = printf("%s\n", ack->order_id);
-    }
-    if (fflush(stdout) != 0) rc = -1;
-    if (rc < 0) {
-        pr->write_failed = 1;
-        log_error("cannot write acknowledged order ids to stdout, stopping",
-                  "order_id=%s error=%s", ack->order_id, strerror(errno));
-    }
 }

@@ -1,4 +1,6 @@
-/* publisher: the idempotent producer that place, send and load share.
+/* publisher: the idempotent producer of OrderPlaced records, shared by
+ * order-producer's modes and by the requester (common/requester.h) that the
+ * gateway and `--wait` use.
  *
  * Each order becomes one OrderPlaced record on the orders topic, keyed by its
  * order id, with the CloudEvents headers and a fresh W3C traceparent
@@ -10,8 +12,8 @@
  *
  * Single-threaded: callbacks run inside publisher_send(), publisher_poll()
  * and publisher_finish(), on the caller's thread. */
-#ifndef ORDERFLEET_PRODUCER_PUBLISHER_H
-#define ORDERFLEET_PRODUCER_PUBLISHER_H
+#ifndef ORDERFLEET_PUBLISHER_H
+#define ORDERFLEET_PUBLISHER_H
 
 #include <signal.h>
 #include <stddef.h>
@@ -19,17 +21,23 @@
 
 #include "common/config.h"
 #include "common/order_codec.h"
+#include "common/reply_headers.h"
 
 typedef struct publisher publisher;
 
-/* One acknowledged order. The strings are valid only during the callback. */
+/* One order's delivery report. The strings are valid only during the
+ * callback. */
 typedef struct publisher_ack {
     const char *order_id;
     const char *topic;
-    int32_t partition;
-    int64_t offset;
+    int32_t partition; /* -1 when not acknowledged */
+    int64_t offset;    /* -1 when not acknowledged */
+    const char *error; /* NULL: acknowledged; else why not */
+    void *request;     /* the per-order pointer given to publisher_send_request() */
 } publisher_ack;
 
+/* Acknowledged orders go to on_ack; with publisher_on_failure() set, orders
+ * that were not acknowledged go to that one (error set). */
 typedef void publisher_ack_fn(const publisher_ack *ack, void *opaque);
 
 /* Counts since publisher_new(). sent: orders handed to publisher_send()
@@ -45,15 +53,23 @@ typedef struct publisher_stats {
 #define PUBLISH_OK 0       /* enqueued: its delivery report will follow */
 #define PUBLISH_ERR -1     /* not enqueued; logged and counted as sent and failed */
 #define PUBLISH_STOPPED -2 /* *run was cleared while the queue was full; not sent, not counted */
+#define PUBLISH_FULL -3    /* publisher_send_request(): the local queue is full; not counted */
 
 /* Creates the producer from cfg (topic cfg->topic_orders, cfg's kafka
  * properties over the publisher's defaults; enable.idempotence and acks=all
- * are enforced). on_ack (may be NULL) gets every acknowledged order with
- * ack_opaque. run is the program's run flag, read while waiting on a full
- * queue. Returns NULL with the reason in errstr. cfg must outlive the
+ * are enforced). program names the sender in ce_source
+ * (/orderfleet/<program>/<host>-<pid>) and is the default client.id. on_ack
+ * (may be NULL) gets every acknowledged order with ack_opaque. run is the
+ * program's run flag, read while waiting on a full queue (NULL: never
+ * interrupted). Returns NULL with the reason in errstr. cfg must outlive the
  * publisher. Free with publisher_destroy(). */
-publisher *publisher_new(const of_config *cfg, publisher_ack_fn *on_ack, void *ack_opaque,
-                         volatile sig_atomic_t *run, char *errstr, size_t errsize);
+publisher *publisher_new(const of_config *cfg, const char *program, publisher_ack_fn *on_ack,
+                         void *ack_opaque, volatile sig_atomic_t *run, char *errstr,
+                         size_t errsize);
+
+/* Reports orders that were not acknowledged to on_failure as well (they are
+ * always logged and counted). */
+void publisher_on_failure(publisher *p, publisher_ack_fn *on_failure);
 
 /* Encodes and enqueues one order. An empty order_id is replaced by a new
  * UUIDv7 and a zero placed_at_ms by the current time, in the record only:
@@ -61,8 +77,23 @@ publisher *publisher_new(const of_config *cfg, publisher_ack_fn *on_ack, void *a
  * delivery reports) while the local queue is full. */
 int publisher_send(publisher *p, const order_placed_t *order);
 
+/* publisher_send() for a requester: req (may be NULL) adds the Spring
+ * request/reply headers, and request comes back in the order's report
+ * (ack->request), good or bad; PUBLISH_ERR means no report will follow. Does
+ * not block on a full local queue: returns PUBLISH_FULL instead (not
+ * counted), so an event loop is never stalled. */
+int publisher_send_request(publisher *p, const order_placed_t *order,
+                           const struct rh_request *req, void *request);
+
 /* Serves delivery reports, waiting up to timeout_ms for the first one. */
 void publisher_poll(publisher *p, int timeout_ms);
+
+/* Orders sent whose delivery report has not come yet. */
+size_t publisher_in_flight(const publisher *p);
+
+/* The producer handle, for event-loop wake-ups (rd_kafka_queue_io_event_enable
+ * on its main queue). Owned by the publisher. */
+rd_kafka_t *publisher_kafka(publisher *p);
 
 /* Waits for the delivery report of every order in flight, in slices of 100 ms,
  * up to message.timeout.ms + 5 s; tick (may be NULL) is called after each
@@ -81,20 +112,5 @@ int publisher_fatal(const publisher *p);
  * get every delivery report. NULL is ok. */
 void publisher_destroy(publisher *p);
 
-/* What publisher_ack_print() needs: json selects the output format;
- * write_failed is set when stdout could not be written (reported once; no
- * later id is written): the mode should stop sending, finish what is in
- * flight and exit with EXIT_IOERR. */
-typedef struct ack_printer {
-    int json;
-    int write_failed;
-} ack_printer;
-
-/* A publisher_ack_fn (opaque: an ack_printer) that writes the acknowledged
- * order id on stdout, "<order id>\n" or with json
- * {"orderId":"…","topic":"orders","partition":3,"offset":17}, and flushes
- * the line so that a pipe sees each id as soon as it is acknowledged.
- * Nothing is written once pr->write_failed is set. */
-void publisher_ack_print(const publisher_ack *ack, void *opaque);
 
 #endif

@@ -15,6 +15,12 @@ int64_t time_now_ms(void) { return clock_ms(CLOCK_REALTIME); }
 
 int64_t time_mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
 
+int64_t time_mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 char *time_rfc3339(int64_t ms, char *buf, size_t size) {
     time_t secs = (time_t)(ms / 1000);
     int millis = (int)(ms % 1000);

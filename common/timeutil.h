@@ -12,6 +12,9 @@ int64_t time_now_ms(void);
  * wire, immune to the wall clock being stepped. */
 int64_t time_mono_ms(void);
 
+/* Microseconds on CLOCK_MONOTONIC: for latencies. */
+int64_t time_mono_us(void);
+
 /* Formats ms-since-epoch as RFC 3339 in UTC with milliseconds,
  * "2026-11-29T22:52:37.123Z", into buf (at least TIME_RFC3339_LEN + 1 bytes).
  * Returns buf. */

@@ -1,0 +1,528 @@
+#define _GNU_SOURCE /* pipe2 */
+#include "common/requester.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/ids.h"
+#include "common/kafka.h"
+#include "common/logfmt.h"
+#include "common/pending.h"
+#include "common/publisher.h"
+#include "common/reply_headers.h"
+#include "common/timeutil.h"
+
+/* How long a timed-out correlation id is remembered, to count its reply as
+ * late rather than unknown. */
+#define LATE_WINDOW_MS (5 * 60 * 1000)
+/* The longest a requester_poll() call spends on one positioning step (a
+ * metadata or watermark request), so an event loop keeps turning. */
+#define POSITION_STEP_MS 500
+/* Replies served per requester_poll() before deadlines get their turn. */
+#define REPLY_BATCH 1000
+
+/* One request, from requester_send() until it has been reported and its
+ * delivery report has come (both are needed: a reply can come before the
+ * report, and the report names the request). Owned by the requester, on its
+ * list of live requests. */
+typedef struct request {
+    struct request *prev, *next;
+    uint8_t correlation_id[RH_CORRELATION_LEN];
+    void *waiter;
+    int64_t sent_us;
+    unsigned acknowledged : 1; /* delivery report: Kafka has it */
+    unsigned delivered : 1;    /* the delivery report came, good or bad */
+    unsigned expired : 1;      /* the deadline passed before the delivery report */
+    unsigned reported : 1;     /* the one report has been made */
+    char order_id[];
+} request;
+
+struct requester {
+    const of_config *cfg;
+    publisher *pub;
+    rd_kafka_t *consumer;
+    rd_kafka_queue_t *consumer_queue; /* io events on, for requester_fd() */
+    rd_kafka_queue_t *producer_queue;
+    int wake[2];                      /* pipe: librdkafka writes [1] when a queue fills */
+    int reply_partition;              /* -1: all */
+    int ready;
+    int shut;
+    int brokers_down;
+    int64_t next_position_ms;         /* mono: when the next positioning attempt may run */
+    pending_t *waiting;               /* correlation id -> request */
+    pending_t *recent;                /* timed-out correlation ids, waiter NULL */
+    request *live;                    /* every request not yet freed */
+    request_report_fn *report;
+    void *ctx;
+    requester_stats st;
+};
+
+const char *request_result_name(request_result result) {
+    static const char *const names[] = {"replied",   "failed",    "timed_out",
+                                        "not_sent",  "bad_reply", "shutdown"};
+    if ((unsigned)result > REQUEST_SHUTDOWN) return "unknown";
+    return names[result];
+}
+
+static void live_unlink(requester_t *r, request *rq) {
+    if (rq->prev) rq->prev->next = rq->next;
+    else r->live = rq->next;
+    if (rq->next) rq->next->prev = rq->prev;
+}
+
+/* Frees rq once both its report and its delivery report are done. */
+static void maybe_free(requester_t *r, request *rq) {
+    if (!rq->reported || !rq->delivered) return;
+    live_unlink(r, rq);
+    free(rq);
+}
+
+/* Makes rq's one report. The request must no longer be in r->waiting. */
+static void report(requester_t *r, request *rq, request_result result,
+                   const order_completed_t *outcome, const char *error) {
+    request_report rep = {
+        .result = result,
+        .order_id = rq->order_id,
+        .outcome = outcome,
+        .error = error,
+        .acknowledged = rq->acknowledged,
+        .latency_us = time_mono_us() - rq->sent_us,
+        .waiter = rq->waiter,
+    };
+    rq->reported = 1;
+    r->st.results[result]++;
+    r->st.waiting--;
+    log_debug("request ended", "order_id=%s result=%s latency_us=%lld", rq->order_id,
+              request_result_name(result), (long long)rep.latency_us);
+    if (r->report) r->report(&rep, r->ctx);
+}
+
+/* Remembers a timed-out correlation id for LATE_WINDOW_MS. When the set is
+ * full the id is not remembered: its reply, if any, counts as unknown. */
+static void remember_timed_out(requester_t *r, const request *rq) {
+    (void)pending_add(r->recent, rq->correlation_id, time_mono_ms() + LATE_WINDOW_MS, NULL);
+}
+
+/* Delivery reports (publisher callbacks, inside publisher_poll()). */
+static void on_acknowledged(const publisher_ack *ack, void *opaque) {
+    requester_t *r = opaque;
+    request *rq = ack->request;
+    if (!rq) return;
+    rq->delivered = 1;
+    rq->acknowledged = 1;
+    if (rq->expired && !rq->reported) {
+        /* The deadline passed first; only now may the caller hear "accepted". */
+        remember_timed_out(r, rq);
+        report(r, rq, r->shut ? REQUEST_SHUTDOWN : REQUEST_TIMED_OUT, NULL, NULL);
+    }
+    maybe_free(r, rq);
+}
+
+static void on_not_acknowledged(const publisher_ack *ack, void *opaque) {
+    requester_t *r = opaque;
+    request *rq = ack->request;
+    if (!rq) return;
+    rq->delivered = 1;
+    if (!rq->reported) {
+        if (!rq->expired) (void)pending_take(r->waiting, rq->correlation_id, NULL);
+        report(r, rq, REQUEST_NOT_SENT, NULL, ack->error);
+    }
+    maybe_free(r, rq);
+}
+
+/* A deadline passed (pending_expire callback). */
+static void on_deadline(const uint8_t id[PENDING_ID_LEN], int64_t deadline_ms, void *waiter,
+                        void *ctx) {
+    requester_t *r = ctx;
+    request *rq = waiter;
+    (void)id;
+    (void)deadline_ms;
+    if (rq->acknowledged) {
+        remember_timed_out(r, rq);
+        report(r, rq, REQUEST_TIMED_OUT, NULL, NULL);
+        maybe_free(r, rq);
+    } else {
+        rq->expired = 1; /* the delivery report decides */
+    }
+}
+
+/* Client-level errors of either client: only "all brokers down" changes
+ * anything (requester_kafka_up()); librdkafka reconnects by itself. */
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    requester_t *r = opaque;
+    (void)rk;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) r->brokers_down = 1;
+    log_warn("kafka error", "client=%s error=%s reason=%s", rd_kafka_name(rk),
+             rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static const char *const consumer_defaults[] = {
+    "enable.auto.commit", "false",
+    "enable.auto.offset.store", "false",
+    "enable.partition.eof", "false",
+    "fetch.wait.max.ms", "100",
+    NULL,
+};
+
+requester_t *requester_new(const of_config *cfg, const char *program, int reply_partition,
+                           size_t max_waiting, request_report_fn *report_fn, void *ctx,
+                           char *errstr, size_t errsize) {
+    rd_kafka_conf_t *conf = NULL;
+    requester_t *r = calloc(1, sizeof(*r));
+    if (!r) {
+        snprintf(errstr, errsize, "out of memory");
+        return NULL;
+    }
+    r->cfg = cfg;
+    r->wake[0] = r->wake[1] = -1;
+    r->reply_partition = reply_partition < 0 ? -1 : reply_partition;
+    r->report = report_fn;
+    r->ctx = ctx;
+    if (pipe2(r->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+        snprintf(errstr, errsize, "pipe: %s", strerror(errno));
+        goto err;
+    }
+    r->waiting = pending_new(max_waiting);
+    r->recent = pending_new(max_waiting);
+    if (!r->waiting || !r->recent) {
+        snprintf(errstr, errsize, "cannot make room for %zu waiting requests", max_waiting);
+        goto err;
+    }
+
+    r->pub = publisher_new(cfg, program, on_acknowledged, r, NULL, errstr, errsize);
+    if (!r->pub) goto err;
+    publisher_on_failure(r->pub, on_not_acknowledged);
+
+    /* The reply consumer never joins its group: partitions are assigned by
+     * hand and nothing is committed. librdkafka wants a group.id for
+     * rd_kafka_consumer_poll() all the same; a unique one keeps it out of
+     * everybody's way. */
+    char group[64], uuid[ID_UUID_LEN + 1];
+    id_uuid7(uuid);
+    snprintf(group, sizeof(group), "orderfleet-requester-%s", uuid);
+    const char *enforced[] = {"group.id", group, NULL};
+    const char *defaults[sizeof(consumer_defaults) / sizeof(consumer_defaults[0]) + 2];
+    size_t n = 0;
+    defaults[n++] = "client.id";
+    defaults[n++] = program;
+    for (size_t i = 0; consumer_defaults[i]; i++) defaults[n++] = consumer_defaults[i];
+    defaults[n] = NULL;
+    conf = kafka_conf_new(cfg, defaults, enforced, errstr, errsize);
+    if (!conf) goto err;
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_opaque(conf, r);
+    r->consumer = kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errsize);
+    conf = NULL; /* kafka_new() took it over */
+    if (!r->consumer) goto err;
+    rd_kafka_poll_set_consumer(r->consumer);
+
+    /* Wake-ups: librdkafka writes a byte to the pipe when either queue goes
+     * from empty to non-empty; requester_poll() drains both queues. */
+    r->consumer_queue = rd_kafka_queue_get_consumer(r->consumer);
+    r->producer_queue = rd_kafka_queue_get_main(publisher_kafka(r->pub));
+    if (!r->consumer_queue || !r->producer_queue) {
+        snprintf(errstr, errsize, "cannot get the clients' queues");
+        goto err;
+    }
+    rd_kafka_queue_io_event_enable(r->consumer_queue, r->wake[1], "c", 1);
+    rd_kafka_queue_io_event_enable(r->producer_queue, r->wake[1], "p", 1);
+    log_debug("requester created", "replies=%s partition=%d max_waiting=%zu",
+              cfg->topic_replies, r->reply_partition, max_waiting);
+    return r;
+
+err:
+    if (conf) rd_kafka_conf_destroy(conf);
+    requester_free(r);
+    return NULL;
+}
+
+/* One positioning attempt: reads the reply topic's partitions, asks each
+ * one's high watermark and assigns them all there, as absolute offsets. An
+ * absolute offset (rather than the logical "end") is what makes the ready
+ * barrier true: every reply to a request sent after this point is at or
+ * past it, however late the consumer's first fetch. Blocks up to about
+ * POSITION_STEP_MS per broker request; on failure the next attempt comes a
+ * second later. */
+static void position(requester_t *r) {
+    const char *topic = r->cfg->topic_replies;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(r->consumer, topic, NULL);
+    const rd_kafka_metadata_t *md = NULL;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    char why[256] = "";
+    if (!rkt) {
+        snprintf(why, sizeof(why), "%s", rd_kafka_err2str(rd_kafka_last_error()));
+        goto fail;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_metadata(r->consumer, 0, rkt, &md, POSITION_STEP_MS);
+    if (err) {
+        snprintf(why, sizeof(why), "metadata: %s", rd_kafka_err2str(err));
+        goto fail;
+    }
+    if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
+        snprintf(why, sizeof(why), "topic %s: %s", topic,
+                 md->topic_cnt == 1 && md->topics[0].err ? rd_kafka_err2str(md->topics[0].err)
+                                                         : "no partitions");
+        goto fail;
+    }
+    int count = md->topics[0].partition_cnt;
+    if (r->reply_partition >= count) {
+        snprintf(why, sizeof(why), "reply partition %d does not exist: %s has %d",
+                 r->reply_partition, topic, count);
+        goto fail;
+    }
+    parts = rd_kafka_topic_partition_list_new(count);
+    for (int p = 0; p < count; p++) {
+        if (r->reply_partition >= 0 && p != r->reply_partition) continue;
+        int64_t lo = 0, hi = 0;
+        err = rd_kafka_query_watermark_offsets(r->consumer, topic, p, &lo, &hi,
+                                               POSITION_STEP_MS);
+        if (err) {
+            snprintf(why, sizeof(why), "end of %s[%d]: %s", topic, p, rd_kafka_err2str(err));
+            goto fail;
+        }
+        rd_kafka_topic_partition_list_add(parts, topic, p)->offset = hi;
+    }
+    err = rd_kafka_assign(r->consumer, parts);
+    if (err) {
+        snprintf(why, sizeof(why), "assign: %s", rd_kafka_err2str(err));
+        goto fail;
+    }
+    r->ready = 1;
+    log_info("reply consumer positioned", "topic=%s partitions=%d%s", topic, parts->cnt,
+             r->reply_partition >= 0 ? " owned=1" : " filter=1");
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return;
+
+fail:
+    log_warn("reply consumer not positioned yet, retrying", "topic=%s error=\"%s\"", topic, why);
+    r->next_position_ms = time_mono_ms() + 1000;
+    if (parts) rd_kafka_topic_partition_list_destroy(parts);
+    if (md) rd_kafka_metadata_destroy(md);
+    if (rkt) rd_kafka_topic_destroy(rkt);
+}
+
+int requester_send(requester_t *r, const order_placed_t *order, int64_t wait_ms, void *waiter,
+                   char *errstr, size_t errsize) {
+    if (r->shut) {
+        snprintf(errstr, errsize, "shutting down");
+        return REQUESTER_ERR;
+    }
+    if (!r->ready) return REQUESTER_NOT_READY;
+    if (!order->order_id || !*order->order_id) {
+        snprintf(errstr, errsize, "the order has no order id");
+        return REQUESTER_ERR;
+    }
+    if (pending_count(r->waiting) >= pending_capacity(r->waiting)) return REQUESTER_FULL;
+    if (wait_ms < 0) wait_ms = 0;
+
+    size_t idlen = strlen(order->order_id);
+    request *rq = calloc(1, sizeof(*rq) + idlen + 1);
+    if (!rq) {
+        snprintf(errstr, errsize, "out of memory");
+        return REQUESTER_ERR;
+    }
+    memcpy(rq->order_id, order->order_id, idlen + 1);
+    rq->waiter = waiter;
+    rq->sent_us = time_mono_us();
+    rh_correlation_new(rq->correlation_id);
+
+    struct rh_request req;
+    rh_request_init(&req);
+    memcpy(req.correlation_id, rq->correlation_id, RH_CORRELATION_LEN);
+    snprintf(req.reply_topic, sizeof(req.reply_topic), "%s", r->cfg->topic_replies);
+    req.reply_partition = r->reply_partition;
+    req.deadline_ms = time_now_ms() + wait_ms;
+
+    int rc = pending_add(r->waiting, rq->correlation_id, time_mono_ms() + wait_ms, rq);
+    if (rc != PENDING_OK) { /* FULL was checked; DUPLICATE needs 2^128 luck */
+        free(rq);
+        snprintf(errstr, errsize, "cannot wait for the reply (%d)", rc);
+        return REQUESTER_ERR;
+    }
+    rc = publisher_send_request(r->pub, order, &req, rq);
+    if (rc != PUBLISH_OK) {
+        (void)pending_take(r->waiting, rq->correlation_id, NULL);
+        free(rq);
+        if (rc == PUBLISH_FULL) return REQUESTER_FULL;
+        snprintf(errstr, errsize, "the order could not be enqueued (see the log)");
+        return REQUESTER_ERR;
+    }
+    rq->next = r->live;
+    if (r->live) r->live->prev = rq;
+    r->live = rq;
+    r->st.sent++;
+    r->st.waiting++;
+    return REQUESTER_OK;
+}
+
+/* One consumed reply: finds its request by correlation id and reports it. */
+static void handle_reply(requester_t *r, const rd_kafka_message_t *m) {
+    rd_kafka_headers_t *hdrs = NULL;
+    uint8_t id[RH_CORRELATION_LEN];
+    char why[256];
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rh_read_correlation(hdrs, id, why, sizeof(why)) != RH_OK) {
+        r->st.unknown_replies++;
+        log_debug("reply without a correlation id", "partition=%d offset=%lld",
+                  (int)m->partition, (long long)m->offset);
+        return;
+    }
+    void *w = NULL;
+    if (pending_take(r->waiting, id, &w) != PENDING_OK) {
+        if (pending_take(r->recent, id, NULL) == PENDING_OK) {
+            r->st.late_replies++;
+            char hex[RH_CORRELATION_HEX_LEN + 1];
+            log_info("late reply", "correlation_id=%s", rh_correlation_hex(id, hex));
+        } else {
+            r->st.unknown_replies++;
+        }
+        return;
+    }
+    request *rq = w;
+    char err[200];
+    order_completed_t *outcome = codec_completed_decode(m->payload, m->len, err, sizeof(err));
+    if (!outcome) {
+        snprintf(why, sizeof(why), "the reply is not an OrderCompleted: %s", err);
+        report(r, rq, REQUEST_BAD_REPLY, NULL, why);
+    } else if (!outcome->order_id || strcmp(outcome->order_id, rq->order_id) != 0) {
+        snprintf(why, sizeof(why), "the reply is for order %s",
+                 outcome->order_id ? outcome->order_id : "(none)");
+        report(r, rq, REQUEST_BAD_REPLY, NULL, why);
+    } else {
+        /* A reply proves the order reached Kafka, even before its report. */
+        rq->acknowledged = 1;
+        report(r, rq,
+               outcome->status == ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FAILED
+                   ? REQUEST_FAILED
+                   : REQUEST_REPLIED,
+               outcome, NULL);
+    }
+    codec_completed_free(outcome);
+    maybe_free(r, rq);
+}
+
+/* Drains the wake-up pipe; the queues are drained after it, so a byte
+ * written meanwhile only causes one extra empty pass. */
+static void drain_wakeups(requester_t *r) {
+    char buf[64];
+    while (read(r->wake[0], buf, sizeof(buf)) > 0) {
+    }
+}
+
+/* Serves everything queued now, without waiting. */
+static void serve(requester_t *r) {
+    drain_wakeups(r);
+    publisher_poll(r->pub, 0);
+    for (int i = 0; i < REPLY_BATCH; i++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, 0);
+        if (!m) break;
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                log_warn("reply consumer error", "error=%s", rd_kafka_message_errstr(m));
+        } else {
+            handle_reply(r, m);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    /* A connection that came back: any broker answering lifts "down". */
+    if (r->brokers_down && rd_kafka_outq_len(publisher_kafka(r->pub)) == 0 && r->ready)
+        r->brokers_down = 0;
+}
+
+int64_t requester_next_timeout(const requester_t *r) {
+    int64_t next = pending_next_deadline(r->waiting);
+    if (next < 0) return -1;
+    int64_t left = next - time_mono_ms();
+    return left > 0 ? left : 0;
+}
+
+void requester_poll(requester_t *r, int timeout_ms) {
+    if (!r->ready && !r->shut && time_mono_ms() >= r->next_position_ms) position(r);
+    serve(r);
+    int64_t wait = timeout_ms;
+    int64_t due = requester_next_timeout(r);
+    if (due >= 0 && due < wait) wait = due;
+    if (!r->ready && wait > 100) wait = 100; /* the next positioning attempt */
+    if (wait > 0) {
+        struct pollfd pfd = {.fd = r->wake[0], .events = POLLIN};
+        if (poll(&pfd, 1, (int)wait) > 0) serve(r);
+    }
+    (void)pending_expire(r->waiting, time_mono_ms(), on_deadline, r);
+    (void)pending_expire(r->recent, time_mono_ms(), NULL, NULL);
+}
+
+int requester_ready(const requester_t *r) { return r->ready && !r->shut; }
+
+int requester_kafka_up(const requester_t *r) { return !r->brokers_down; }
+
+int requester_fd(const requester_t *r) { return r->wake[0]; }
+
+/* pending_drain callback of requester_shutdown(). */
+static void on_shutdown(const uint8_t id[PENDING_ID_LEN], int64_t deadline_ms, void *waiter,
+                        void *ctx) {
+    (void)id;
+    (void)deadline_ms;
+    requester_t *r = ctx;
+    request *rq = waiter;
+    if (rq->acknowledged) {
+        report(r, rq, REQUEST_SHUTDOWN, NULL, NULL);
+        maybe_free(r, rq);
+    } else {
+        rq->expired = 1; /* acknowledged later: SHUTDOWN; else NOT_SENT */
+    }
+}
+
+void requester_shutdown(requester_t *r, int flush_ms) {
+    if (r->shut) return;
+    r->shut = 1;
+    /* Replies already here count; then every wait ends. */
+    serve(r);
+    (void)pending_drain(r->waiting, on_shutdown, r);
+    int64_t until = time_mono_ms() + flush_ms;
+    while (publisher_in_flight(r->pub) > 0 && time_mono_ms() < until)
+        publisher_poll(r->pub, 50);
+    for (request *rq = r->live; rq;) {
+        request *next = rq->next;
+        if (!rq->reported) report(r, rq, REQUEST_NOT_SENT, NULL,
+                                  "no acknowledgement from Kafka before shutdown");
+        rq = next;
+    }
+}
+
+void requester_stats_get(const requester_t *r, requester_stats *st) { *st = r->st; }
+
+void requester_free(requester_t *r) {
+    if (!r) return;
+    if (r->consumer_queue) {
+        rd_kafka_queue_io_event_enable(r->consumer_queue, -1, NULL, 0);
+        rd_kafka_queue_destroy(r->consumer_queue);
+    }
+    if (r->producer_queue) {
+        rd_kafka_queue_io_event_enable(r->producer_queue, -1, NULL, 0);
+        rd_kafka_queue_destroy(r->producer_queue);
+    }
+    if (r->consumer) {
+        rd_kafka_consumer_close(r->consumer);
+        rd_kafka_destroy(r->consumer);
+    }
+    publisher_destroy(r->pub);
+    while (r->live) {
+        request *next = r->live->next;
+        free(r->live);
+        r->live = next;
+    }
+    pending_free(r->waiting);
+    pending_free(r->recent);
+    if (r->wake[0] >= 0) close(r->wake[0]);
+    if (r->wake[1] >= 0) close(r->wake[1]);
+    free(r);
+}

@@ -76,3 +76,97 @@ int kafka_wait_metadata(rd_kafka_t *rk, const char *topic, int timeout_ms, char 
     rd_kafka_metadata_destroy(md);
     return rc;
 }
+
+/* The partition count of topic, or -1 with errstr set. */
+static int partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr,
+                           size_t errsize) {
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    if (!rkt) {
+        snprintf(errstr, errsize, "topic %s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+    if (!err && md->topic_cnt != 1) err = RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    if (!err) err = md->topics[0].err;
+    int count = err ? -1 : md->topics[0].partition_cnt;
+    if (md) rd_kafka_metadata_destroy(md);
+    if (!err && count <= 0) {
+        snprintf(errstr, errsize, "topic %s has no partitions", topic);
+        return -1;
+    }
+    if (err) snprintf(errstr, errsize, "topic %s: %s", topic, rd_kafka_err2str(err));
+    return err ? -1 : count;
+}
+
+int kafka_assign_at(rd_kafka_t *rk, const char *const *topics, size_t n, int only,
+                    int64_t from, int timeout_ms, rd_kafka_topic_partition_list_t **starts,
+                    rd_kafka_topic_partition_list_t **ends, char *errstr, size_t errsize) {
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(16);
+    rd_kafka_topic_partition_list_t *highs = rd_kafka_topic_partition_list_new(16);
+    rd_kafka_topic_partition_list_t *times = NULL;
+    rd_kafka_resp_err_t err;
+    for (size_t t = 0; t < n; t++) {
+        int count = partition_count(rk, topics[t], timeout_ms, errstr, errsize);
+        if (count < 0) goto err;
+        if (only >= count) {
+            snprintf(errstr, errsize, "partition %d of %s does not exist: it has %d", only,
+                     topics[t], count);
+            goto err;
+        }
+        for (int p = 0; p < count; p++) {
+            if (only >= 0 && p != only) continue;
+            int64_t lo = 0, hi = 0;
+            err = rd_kafka_query_watermark_offsets(rk, topics[t], p, &lo, &hi, timeout_ms);
+            if (err) {
+                snprintf(errstr, errsize, "offsets of %s[%d]: %s", topics[t], p,
+                         rd_kafka_err2str(err));
+                goto err;
+            }
+            rd_kafka_topic_partition_list_add(highs, topics[t], p)->offset = hi;
+            rd_kafka_topic_partition_list_add(parts, topics[t], p)->offset =
+                from == KAFKA_FROM_BEGINNING ? lo : hi;
+        }
+    }
+    if (from >= 0 && parts->cnt > 0) {
+        /* The first offset at or after the timestamp, -1 (the end) where
+         * nothing is that new: the high watermark already in parts. */
+        times = rd_kafka_topic_partition_list_copy(parts);
+        for (int i = 0; i < times->cnt; i++) times->elems[i].offset = from;
+        err = rd_kafka_offsets_for_times(rk, times, timeout_ms);
+        if (err) {
+            snprintf(errstr, errsize, "offsets for time %lld: %s", (long long)from,
+                     rd_kafka_err2str(err));
+            goto err;
+        }
+        for (int i = 0; i < times->cnt; i++) {
+            if (times->elems[i].err) {
+                snprintf(errstr, errsize, "offset for time in %s[%d]: %s", times->elems[i].topic,
+                         (int)times->elems[i].partition, rd_kafka_err2str(times->elems[i].err));
+                goto err;
+            }
+            if (times->elems[i].offset >= 0) parts->elems[i].offset = times->elems[i].offset;
+        }
+    }
+    err = rd_kafka_assign(rk, parts);
+    if (err) {
+        snprintf(errstr, errsize, "assign: %s", rd_kafka_err2str(err));
+        goto err;
+    }
+    if (times) rd_kafka_topic_partition_list_destroy(times);
+    if (starts && ends) {
+        *starts = parts;
+        *ends = highs;
+    } else {
+        rd_kafka_topic_partition_list_destroy(parts);
+        rd_kafka_topic_partition_list_destroy(highs);
+    }
+    return KAFKA_OK;
+
+err:
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_topic_partition_list_destroy(highs);
+    if (times) rd_kafka_topic_partition_list_destroy(times);
+    return KAFKA_ERR;
+}

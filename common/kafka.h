@@ -38,4 +38,28 @@ rd_kafka_t *kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr,
 int kafka_wait_metadata(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr,
                         size_t errsize);
 
+/* Where kafka_assign_at() positions each partition. A value >= 0 is a
+ * timestamp (ms since the epoch): the first record at or after it. */
+#define KAFKA_FROM_END -1       /* the high watermark: only records yet to come */
+#define KAFKA_FROM_BEGINNING -2 /* the low watermark: everything still kept */
+
+/* Assigns partitions of topics[0..n) to consumer rk by hand (no group, no
+ * rebalance), each at an absolute offset chosen by from (KAFKA_FROM_* or a
+ * timestamp; where no record is that new, the high watermark). only >= 0
+ * takes that partition of each topic only. Absolute offsets, resolved
+ * before the call returns, are what make "positioned" true: a record
+ * produced after the return is read, however late the first fetch.
+ *
+ * Blocks for one metadata request per topic and one offsets request per
+ * partition, each up to timeout_ms. For "caught up" checks, when starts
+ * and ends are not NULL, *starts gets the assigned partitions with the
+ * offset reading starts at, and *ends the same partitions, in the same
+ * order, with their high watermark at assignment (the caller destroys
+ * both lists). Returns KAFKA_OK, or
+ * KAFKA_ERR with errstr naming the topic or partition that failed (nothing
+ * is assigned then). */
+int kafka_assign_at(rd_kafka_t *rk, const char *const *topics, size_t n, int only,
+                    int64_t from, int timeout_ms, rd_kafka_topic_partition_list_t **starts,
+                    rd_kafka_topic_partition_list_t **ends, char *errstr, size_t errsize);
+
 #endif

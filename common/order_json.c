@@ -85,19 +85,119 @@ static void utf8_trim_tail(char *s) {
     if (len - (j - 1) < need) s[j - 1] = '\0';
 }
 
-static int fail(char *errstr, size_t errsize, const char *fmt, ...)
+static int vtextf(char *dst, size_t size, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void textf(char *dst, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Writes the message into errstr and returns ORDERJSON_ERR, so that error
- * paths read `return fail(...)`. */
-static int fail(char *errstr, size_t errsize, const char *fmt, ...) {
-    if (errsize == 0) return ORDERJSON_ERR;
+/* vsnprintf into dst[0..size), cut back to whole UTF-8 characters when it
+ * did not fit. size 0 leaves dst alone. Returns 1 when the text fit whole. */
+static int vtextf(char *dst, size_t size, const char *fmt, va_list ap) {
+    if (size == 0) return 0;
+    int n = vsnprintf(dst, size, fmt, ap);
+    if (n < 0) {
+        dst[0] = '\0';
+        return 0;
+    }
+    if ((size_t)n < size) return 1;
+    utf8_trim_tail(dst);
+    return 0;
+}
+
+static void textf(char *dst, size_t size, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(errstr, errsize, fmt, ap);
+    vtextf(dst, size, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n >= errsize) utf8_trim_tail(errstr);
-    return ORDERJSON_ERR;
+}
+
+static const char *reasonf(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* textf() that returns buf, to build a violation's reason in the call. */
+static const char *reasonf(char *buf, size_t size, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vtextf(buf, size, fmt, ap);
+    va_end(ap);
+    return buf;
+}
+
+/* Where the schema walk reports violations. With errs NULL (the
+ * orderjson_parse_placed() mode) the walk stops at the first one; otherwise
+ * it goes on to the end of the document and records every one in errs.
+ * Either way the first violation is also written, as one message
+ * "<field>: <reason>", into first[0..firstsize). */
+typedef struct {
+    orderjson_errors *errs;
+    char *first;
+    size_t firstsize;
+    size_t found; /* violations so far */
+} collector_t;
+
+/* What one step of the walk tells its caller. The walkers of containers
+ * (objects, items, attributes) return WALK_OK or WALK_STOP only: the
+ * violations inside are counted in the collector. */
+typedef enum {
+    WALK_OK = 0,    /* the value was taken */
+    WALK_BAD = 1,   /* a violation was recorded: go on with the next field */
+    WALK_STOP = -1, /* stop the walk (first-violation mode, or out of memory) */
+} walk_t;
+
+#define REASON_MAX 256 /* longest: "line L, column C: " + jansson's 160-byte text */
+
+static walk_t record(collector_t *c, int whole_doc, const char *reason, const char *field_fmt,
+                     ...) __attribute__((format(printf, 4, 5)));
+
+/* Records one violation: field (printf-style; ignored when whole_doc, the
+ * document itself having no path) and reason. The message in c->first is
+ * formatted from the full texts, so it is exactly what a single snprintf of
+ * "<field>: <reason>" into that buffer gives; the copies in errs are cut to
+ * their arrays' sizes. */
+static walk_t record(collector_t *c, int whole_doc, const char *reason, const char *field_fmt,
+                     ...) {
+    va_list ap;
+    if (c->found++ == 0 && c->firstsize > 0) {
+        if (whole_doc) {
+            textf(c->first, c->firstsize, "%s", reason);
+        } else {
+            va_start(ap, field_fmt);
+            int whole = vtextf(c->first, c->firstsize, field_fmt, ap);
+            va_end(ap);
+            size_t n = strlen(c->first);
+            if (whole) textf(c->first + n, c->firstsize - n, ": %s", reason);
+        }
+    }
+    if (c->errs == NULL) return WALK_STOP;
+
+    orderjson_errors *e = c->errs;
+    if (e->count < ORDERJSON_MAX_VIOLATIONS) {
+        orderjson_violation *v = &e->v[e->count++];
+        v->field[0] = '\0';
+        if (!whole_doc) {
+            va_start(ap, field_fmt);
+            vtextf(v->field, sizeof(v->field), field_fmt, ap);
+            va_end(ap);
+        }
+        textf(v->reason, sizeof(v->reason), "%s", reason);
+    }
+    e->total++;
+    return WALK_BAD;
+}
+
+#define violation(c, reason, ...) record((c), 0, (reason), __VA_ARGS__)
+#define doc_violation(c, reason) record((c), 1, (reason), "%s", "")
+
+/* Out of memory ends the walk: one violation on the document, whatever the
+ * mode, and always the last one in errs->v (over a schema violation if v is
+ * full: this one decides the answer). */
+static walk_t out_of_memory(collector_t *c) {
+    if (c->errs != NULL) {
+        c->errs->out_of_memory = 1;
+        if (c->errs->count == ORDERJSON_MAX_VIOLATIONS) c->errs->count--;
+    }
+    doc_violation(c, "out of memory");
+    return WALK_STOP;
 }
 
 /* A short rendering of v for error messages: scalars as their JSON text
@@ -153,213 +253,258 @@ static int parse_decimal(const char *s, int64_t *out) {
 
 /* Reads an integer field into *out: a JSON integer, a JSON number without a
  * fractional part (2.0, 1e3) or a string holding a decimal integer, within
- * [min, max]. type_name ("int32", "int64") is for the error message. */
-static int get_integer(const json_t *v, int64_t min, int64_t max, const char *type_name,
-                       const char *prefix, const char *key, int64_t *out, char *errstr,
-                       size_t errsize) {
-    char buf[DESCRIBE_MAX];
+ * [min, max]. type_name ("int32", "int64") is for the error message. *out is
+ * set only when WALK_OK is returned. */
+static walk_t get_integer(collector_t *c, const json_t *v, int64_t min, int64_t max,
+                          const char *type_name, const char *prefix, const char *key,
+                          int64_t *out) {
+    char buf[DESCRIBE_MAX], why[REASON_MAX];
     int64_t x;
     if (json_is_integer(v)) {
         x = json_integer_value(v); /* jansson has already refused anything beyond long long */
     } else if (json_is_real(v)) {
         double d = json_real_value(v);
         /* Outside int64 a double is integral anyway (|d| >= 2^63 > 2^53). */
-        if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
-            return fail(errstr, errsize, "%s%s: out of range for %s, got %s", prefix, key,
-                        type_name, describe(v, buf, sizeof(buf)));
+        if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) goto out_of_range;
         x = (int64_t)d;
         if ((double)x != d) goto not_integer;
     } else if (json_is_string(v)) {
         int r = parse_decimal(json_string_value(v), &x);
         if (r == 0) goto not_integer;
-        if (r < 0)
-            return fail(errstr, errsize, "%s%s: out of range for %s, got %s", prefix, key,
-                        type_name, describe(v, buf, sizeof(buf)));
+        if (r < 0) goto out_of_range;
     } else {
         goto not_integer;
     }
-    if (x < min || x > max)
-        return fail(errstr, errsize, "%s%s: out of range for %s, got %s", prefix, key, type_name,
-                    describe(v, buf, sizeof(buf)));
+    if (x < min || x > max) goto out_of_range;
     *out = x;
-    return ORDERJSON_OK;
+    return WALK_OK;
 
+out_of_range:
+    return violation(c,
+                     reasonf(why, sizeof(why), "out of range for %s, got %s", type_name,
+                             describe(v, buf, sizeof(buf))),
+                     "%s%s", prefix, key);
 not_integer:
-    return fail(errstr, errsize, "%s%s: expected an integer (number or decimal string), got %s",
-                prefix, key, describe(v, buf, sizeof(buf)));
+    return violation(c,
+                     reasonf(why, sizeof(why),
+                             "expected an integer (number or decimal string), got %s",
+                             describe(v, buf, sizeof(buf))),
+                     "%s%s", prefix, key);
 }
 
-static int parse_object(json_t *obj, const field_spec_t *fields, size_t nfields, void *msg,
-                        const char *prefix, char *errstr, size_t errsize);
+static walk_t parse_object(collector_t *c, json_t *obj, const field_spec_t *fields,
+                           size_t nfields, void *msg, const char *prefix);
 
 /* items: an array of LineItem objects. Each item is put into msg->items (and
  * counted) before its fields are parsed, so that on any error
- * codec_placed_free() finds everything allocated so far. */
-static int parse_items(order_placed_t *msg, json_t *arr, const char *key, char *errstr,
-                       size_t errsize) {
-    char buf[DESCRIBE_MAX];
+ * codec_placed_free() finds everything allocated so far. An element that is
+ * not an object is a violation and is skipped (msg is then only good for
+ * freeing, which is all that happens to it). */
+static walk_t parse_items(collector_t *c, order_placed_t *msg, json_t *arr, const char *key) {
+    char buf[DESCRIBE_MAX], why[REASON_MAX];
     if (!json_is_array(arr))
-        return fail(errstr, errsize, "%s: expected an array, got %s", key,
-                    describe(arr, buf, sizeof(buf)));
+        return violation(c,
+                         reasonf(why, sizeof(why), "expected an array, got %s",
+                                 describe(arr, buf, sizeof(buf))),
+                         "%s", key);
     size_t n = json_array_size(arr);
-    if (n == 0) return ORDERJSON_OK;
+    if (n == 0) return WALK_OK;
     msg->items = calloc(n, sizeof(*msg->items));
-    if (msg->items == NULL) return fail(errstr, errsize, "out of memory");
+    if (msg->items == NULL) return out_of_memory(c);
 
     for (size_t i = 0; i < n; i++) {
         json_t *el = json_array_get(arr, i);
-        if (!json_is_object(el))
-            return fail(errstr, errsize, "%s[%zu]: expected an object, got %s", key, i,
-                        describe(el, buf, sizeof(buf)));
+        if (!json_is_object(el)) {
+            if (violation(c,
+                          reasonf(why, sizeof(why), "expected an object, got %s",
+                                  describe(el, buf, sizeof(buf))),
+                          "%s[%zu]", key, i) == WALK_STOP)
+                return WALK_STOP;
+            continue;
+        }
         line_item_t *item = malloc(sizeof(*item));
-        if (item == NULL) return fail(errstr, errsize, "out of memory");
+        if (item == NULL) return out_of_memory(c);
         line_item_t init = ORDERFLEET__V1__LINE_ITEM__INIT;
         *item = init;
         msg->items[msg->n_items++] = item;
 
         char prefix[PREFIX_MAX];
         snprintf(prefix, sizeof(prefix), "%s[%zu].", key, i);
-        if (parse_object(el, item_fields, NFIELDS(item_fields), item, prefix, errstr, errsize) !=
-            ORDERJSON_OK)
-            return ORDERJSON_ERR;
+        if (parse_object(c, el, item_fields, NFIELDS(item_fields), item, prefix) == WALK_STOP)
+            return WALK_STOP;
     }
-    return ORDERJSON_OK;
+    return WALK_OK;
 }
 
 /* attributes: an object of string values, kept in document order. Same
- * allocation discipline as parse_items(). */
-static int parse_attributes(order_placed_t *msg, json_t *obj, const char *key, char *errstr,
-                            size_t errsize) {
-    char buf[DESCRIBE_MAX];
+ * allocation discipline as parse_items(); a value that is not a string is a
+ * violation and its entry is skipped. */
+static walk_t parse_attributes(collector_t *c, order_placed_t *msg, json_t *obj,
+                               const char *key) {
+    char buf[DESCRIBE_MAX], why[REASON_MAX];
     if (!json_is_object(obj))
-        return fail(errstr, errsize, "%s: expected an object, got %s", key,
-                    describe(obj, buf, sizeof(buf)));
+        return violation(c,
+                         reasonf(why, sizeof(why), "expected an object, got %s",
+                                 describe(obj, buf, sizeof(buf))),
+                         "%s", key);
     size_t n = json_object_size(obj);
-    if (n == 0) return ORDERJSON_OK;
+    if (n == 0) return WALK_OK;
     msg->attributes = calloc(n, sizeof(*msg->attributes));
-    if (msg->attributes == NULL) return fail(errstr, errsize, "out of memory");
+    if (msg->attributes == NULL) return out_of_memory(c);
 
     const char *name;
     json_t *value;
     json_object_foreach(obj, name, value) {
-        if (!json_is_string(value))
-            return fail(errstr, errsize, "%s[\"%s\"]: expected a string, got %s", key, name,
-                        describe(value, buf, sizeof(buf)));
+        if (!json_is_string(value)) {
+            if (violation(c,
+                          reasonf(why, sizeof(why), "expected a string, got %s",
+                                  describe(value, buf, sizeof(buf))),
+                          "%s[\"%s\"]", key, name) == WALK_STOP)
+                return WALK_STOP;
+            continue;
+        }
         Orderfleet__V1__OrderPlaced__AttributesEntry *entry = malloc(sizeof(*entry));
-        if (entry == NULL) return fail(errstr, errsize, "out of memory");
+        if (entry == NULL) return out_of_memory(c);
         Orderfleet__V1__OrderPlaced__AttributesEntry init =
             ORDERFLEET__V1__ORDER_PLACED__ATTRIBUTES_ENTRY__INIT;
         *entry = init;
         msg->attributes[msg->n_attributes++] = entry;
 
         char *k = strdup(name);
-        if (k == NULL) return fail(errstr, errsize, "out of memory");
+        if (k == NULL) return out_of_memory(c);
         entry->key = k;
         char *v = strdup(json_string_value(value));
-        if (v == NULL) return fail(errstr, errsize, "out of memory");
+        if (v == NULL) return out_of_memory(c);
         entry->value = v;
     }
-    return ORDERJSON_OK;
+    return WALK_OK;
 }
 
 /* Sets one field of msg from a non-null JSON value. */
-static int parse_field(const field_spec_t *spec, const char *key, json_t *v, void *msg,
-                       const char *prefix, char *errstr, size_t errsize) {
-    char buf[DESCRIBE_MAX];
+static walk_t parse_field(collector_t *c, const field_spec_t *spec, const char *key, json_t *v,
+                          void *msg, const char *prefix) {
+    char buf[DESCRIBE_MAX], why[REASON_MAX];
     char *slot = (char *)msg + spec->offset;
     int64_t x;
+    walk_t r;
 
     switch (spec->kind) {
     case KIND_STRING: {
         if (!json_is_string(v))
-            return fail(errstr, errsize, "%s%s: expected a string, got %s", prefix, key,
-                        describe(v, buf, sizeof(buf)));
+            return violation(c,
+                             reasonf(why, sizeof(why), "expected a string, got %s",
+                                     describe(v, buf, sizeof(buf))),
+                             "%s%s", prefix, key);
         char *s = strdup(json_string_value(v));
-        if (s == NULL) return fail(errstr, errsize, "out of memory");
+        if (s == NULL) return out_of_memory(c);
         *(char **)(void *)slot = s; /* was the INIT default: each field is set once */
-        return ORDERJSON_OK;
+        return WALK_OK;
     }
     case KIND_INT32:
-        if (get_integer(v, INT32_MIN, INT32_MAX, "int32", prefix, key, &x, errstr, errsize) !=
-            ORDERJSON_OK)
-            return ORDERJSON_ERR;
+        r = get_integer(c, v, INT32_MIN, INT32_MAX, "int32", prefix, key, &x);
+        if (r != WALK_OK) return r;
         *(int32_t *)(void *)slot = (int32_t)x;
-        return ORDERJSON_OK;
+        return WALK_OK;
     case KIND_INT64:
-        if (get_integer(v, INT64_MIN, INT64_MAX, "int64", prefix, key, &x, errstr, errsize) !=
-            ORDERJSON_OK)
-            return ORDERJSON_ERR;
+        r = get_integer(c, v, INT64_MIN, INT64_MAX, "int64", prefix, key, &x);
+        if (r != WALK_OK) return r;
         *(int64_t *)(void *)slot = x;
-        return ORDERJSON_OK;
-    case KIND_ITEMS: return parse_items(msg, v, key, errstr, errsize);
-    case KIND_ATTRIBUTES: return parse_attributes(msg, v, key, errstr, errsize);
+        return WALK_OK;
+    case KIND_ITEMS: return parse_items(c, msg, v, key);
+    case KIND_ATTRIBUTES: return parse_attributes(c, msg, v, key);
     }
-    return fail(errstr, errsize, "%s%s: unsupported field kind", prefix, key);
+    return violation(c, "unsupported field kind", "%s%s", prefix, key);
 }
 
-/* Walks the members of obj against a field table. Unknown members and a
- * field given under both its names are errors; null means "default", so the
- * field is left as it is. prefix ("" or "items[3].") starts every path. */
-static int parse_object(json_t *obj, const field_spec_t *fields, size_t nfields, void *msg,
-                        const char *prefix, char *errstr, size_t errsize) {
+/* Walks the members of obj, in document order (jansson keeps insertion
+ * order), against a field table. Unknown members and a field given under
+ * both its names are violations (the second spelling's value is then not
+ * looked at); null means "default", so the field is left as it is. prefix
+ * ("" or "items[3].") starts every path. */
+static walk_t parse_object(collector_t *c, json_t *obj, const field_spec_t *fields,
+                           size_t nfields, void *msg, const char *prefix) {
     const char *seen_as[MAX_FIELDS] = {NULL};
     const char *key;
     json_t *value;
+    char why[REASON_MAX];
 
     json_object_foreach(obj, key, value) {
+        walk_t r;
         size_t f;
         for (f = 0; f < nfields; f++)
             if (strcmp(key, fields[f].json_name) == 0 || strcmp(key, fields[f].proto_name) == 0)
                 break;
-        if (f == nfields) return fail(errstr, errsize, "%s%s: unknown field", prefix, key);
-        if (seen_as[f])
-            return fail(errstr, errsize, "%s%s: field given twice, as \"%s\" and \"%s\"", prefix,
-                        fields[f].json_name, seen_as[f], key);
-        seen_as[f] = key;
-        if (json_is_null(value)) continue;
-        if (parse_field(&fields[f], key, value, msg, prefix, errstr, errsize) != ORDERJSON_OK)
-            return ORDERJSON_ERR;
+        if (f == nfields) {
+            r = violation(c, "unknown field", "%s%s", prefix, key);
+        } else if (seen_as[f]) {
+            r = violation(c,
+                          reasonf(why, sizeof(why), "field given twice, as \"%s\" and \"%s\"",
+                                  seen_as[f], key),
+                          "%s%s", prefix, fields[f].json_name);
+        } else {
+            seen_as[f] = key;
+            if (json_is_null(value)) continue;
+            r = parse_field(c, &fields[f], key, value, msg, prefix);
+        }
+        if (r == WALK_STOP) return WALK_STOP;
     }
-    return ORDERJSON_OK;
+    return WALK_OK;
 }
 
 /* Parses text into a message assembled the way protobuf-c's unpack would
  * have allocated it: the struct, every set string, every repeated array and
  * sub-message malloc'd, unset strings left at protobuf_c_empty_string. So
  * codec_placed_free() frees it, including a half-built one on error. The
- * whole document is loaded by jansson first: cost is linear in its size. */
-int orderjson_parse_placed(const char *text, size_t len, order_placed_t **out, char *errstr,
-                           size_t errsize) {
+ * whole document is loaded by jansson first: cost is linear in its size
+ * (plus, per violation, one short message). */
+static int parse_placed(const char *text, size_t len, order_placed_t **out, collector_t *c) {
     json_error_t jerr;
     order_placed_t *msg = NULL;
-    char buf[DESCRIBE_MAX];
+    char buf[DESCRIBE_MAX], why[REASON_MAX];
 
     *out = NULL;
     if (text == NULL) text = ""; /* jansson refuses a NULL buffer even when len is 0 */
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (root == NULL) {
+        /* jansson sets a text for every fault it finds in the input; it
+         * leaves it empty when one of its allocations failed (some of its
+         * allocation failures read as syntax errors, which cannot be told
+         * apart). */
+        if (jerr.text[0] == '\0') {
+            out_of_memory(c);
+            return ORDERJSON_ERR;
+        }
         /* jansson's wording names its own flag here; say what is wrong. */
         if (strstr(jerr.text, "JSON_ALLOW_NUL"))
             snprintf(jerr.text, sizeof(jerr.text), "\\u0000 is not allowed in a string");
         if (jerr.line >= 1)
-            return fail(errstr, errsize, "line %d, column %d: %s", jerr.line, jerr.column,
-                        jerr.text);
-        return fail(errstr, errsize, "%s", jerr.text);
+            reasonf(why, sizeof(why), "line %d, column %d: %s", jerr.line, jerr.column,
+                    jerr.text);
+        else
+            reasonf(why, sizeof(why), "%s", jerr.text);
+        if (c->errs != NULL) {
+            c->errs->malformed = 1;
+            c->errs->line = jerr.line >= 1 ? jerr.line : 0;
+            c->errs->column = jerr.line >= 1 ? jerr.column : 0;
+        }
+        doc_violation(c, why);
+        return ORDERJSON_ERR;
     }
     if (!json_is_object(root)) {
-        fail(errstr, errsize, "expected a JSON object, got %s", describe(root, buf, sizeof(buf)));
+        doc_violation(c, reasonf(why, sizeof(why), "expected a JSON object, got %s",
+                                 describe(root, buf, sizeof(buf))));
         goto err;
     }
 
     msg = malloc(sizeof(*msg));
     if (msg == NULL) {
-        fail(errstr, errsize, "out of memory");
+        out_of_memory(c);
         goto err;
     }
     order_placed_t init = ORDERFLEET__V1__ORDER_PLACED__INIT;
     *msg = init;
-    if (parse_object(root, placed_fields, NFIELDS(placed_fields), msg, "", errstr, errsize) !=
-        ORDERJSON_OK)
+    if (parse_object(c, root, placed_fields, NFIELDS(placed_fields), msg, "") == WALK_STOP ||
+        c->found > 0)
         goto err;
 
     json_decref(root);
@@ -370,6 +515,21 @@ err:
     codec_placed_free(msg);
     json_decref(root);
     return ORDERJSON_ERR;
+}
+
+/* Stops at the first violation, as it always has: the cheapest answer when
+ * one message is all the caller shows. */
+int orderjson_parse_placed(const char *text, size_t len, order_placed_t **out, char *errstr,
+                           size_t errsize) {
+    collector_t c = {NULL, errstr, errsize, 0};
+    return parse_placed(text, len, out, &c);
+}
+
+int orderjson_parse_placed_all(const char *text, size_t len, order_placed_t **out,
+                               orderjson_errors *errs) {
+    memset(errs, 0, sizeof(*errs));
+    collector_t c = {errs, errs->first, sizeof(errs->first), 0};
+    return parse_placed(text, len, out, &c);
 }
 
 /* ---------------------------------------------------------------- printing */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #include "common/ids.h"
@@ -153,14 +154,44 @@ static void on_deadline(const uint8_t id[PENDING_ID_LEN], int64_t deadline_ms, v
     }
 }
 
-/* Client-level errors of either client: only "all brokers down" changes
- * anything (requester_kafka_up()); librdkafka reconnects by itself. */
+/* Client-level errors of the reply consumer: "all brokers down" marks
+ * Kafka unreachable at once (requester_kafka_up()); librdkafka reconnects
+ * by itself, and on_stats() sees it come back. */
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
     requester_t *r = opaque;
-    (void)rk;
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) r->brokers_down = 1;
     log_warn("kafka error", "client=%s error=%s reason=%s", rd_kafka_name(rk),
              rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+/* The reply consumer's statistics, every STATS_INTERVAL: Kafka counts as
+ * up while at least one real broker (not a bootstrap address) has its
+ * connection UP. The consumer keeps fetching from every reply partition's
+ * leader, so its connections are a live probe that costs nothing extra.
+ * Returns 0: librdkafka frees the JSON. */
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+    requester_t *r = opaque;
+    (void)rk;
+    json_t *root = json_loadb(json, len, 0, NULL);
+    json_t *brokers = root ? json_object_get(root, "brokers") : NULL;
+    if (!json_is_object(brokers)) {
+        json_decref(root);
+        return 0;
+    }
+    int up = 0;
+    const char *name;
+    json_t *b;
+    json_object_foreach(brokers, name, b) {
+        json_int_t nodeid = json_integer_value(json_object_get(b, "nodeid"));
+        const char *state = json_string_value(json_object_get(b, "state"));
+        if (nodeid >= 0 && state && strcmp(state, "UP") == 0) up = 1;
+    }
+    if (r->brokers_down != !up)
+        log_info(up ? "kafka reachable again" : "kafka unreachable", "brokers=%d",
+                 (int)json_object_size(brokers));
+    r->brokers_down = !up;
+    json_decref(root);
+    return 0;
 }
 
 static const char *const consumer_defaults[] = {
@@ -168,6 +199,7 @@ static const char *const consumer_defaults[] = {
     "enable.auto.offset.store", "false",
     "enable.partition.eof", "false",
     "fetch.wait.max.ms", "100",
+    "statistics.interval.ms", "1000", /* on_stats(): is Kafka reachable */
     NULL,
 };
 
@@ -217,6 +249,7 @@ requester_t *requester_new(const of_config *cfg, const char *program, int reply_
     conf = kafka_conf_new(cfg, defaults, enforced, errstr, errsize);
     if (!conf) goto err;
     rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
     rd_kafka_conf_set_opaque(conf, r);
     r->consumer = kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errsize);
     conf = NULL; /* kafka_new() took it over */
@@ -243,71 +276,22 @@ err:
     return NULL;
 }
 
-/* One positioning attempt: reads the reply topic's partitions, asks each
- * one's high watermark and assigns them all there, as absolute offsets. An
- * absolute offset (rather than the logical "end") is what makes the ready
- * barrier true: every reply to a request sent after this point is at or
- * past it, however late the consumer's first fetch. Blocks up to about
- * POSITION_STEP_MS per broker request; on failure the next attempt comes a
- * second later. */
+/* One positioning attempt: the reply partitions are assigned at their high
+ * watermarks, as absolute offsets (kafka_assign_at()), which is what makes
+ * the ready barrier true. Blocks up to about POSITION_STEP_MS per broker
+ * request; on failure the next attempt comes a second later. */
 static void position(requester_t *r) {
     const char *topic = r->cfg->topic_replies;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(r->consumer, topic, NULL);
-    const rd_kafka_metadata_t *md = NULL;
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    char why[256] = "";
-    if (!rkt) {
-        snprintf(why, sizeof(why), "%s", rd_kafka_err2str(rd_kafka_last_error()));
-        goto fail;
-    }
-    rd_kafka_resp_err_t err = rd_kafka_metadata(r->consumer, 0, rkt, &md, POSITION_STEP_MS);
-    if (err) {
-        snprintf(why, sizeof(why), "metadata: %s", rd_kafka_err2str(err));
-        goto fail;
-    }
-    if (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0) {
-        snprintf(why, sizeof(why), "topic %s: %s", topic,
-                 md->topic_cnt == 1 && md->topics[0].err ? rd_kafka_err2str(md->topics[0].err)
-                                                         : "no partitions");
-        goto fail;
-    }
-    int count = md->topics[0].partition_cnt;
-    if (r->reply_partition >= count) {
-        snprintf(why, sizeof(why), "reply partition %d does not exist: %s has %d",
-                 r->reply_partition, topic, count);
-        goto fail;
-    }
-    parts = rd_kafka_topic_partition_list_new(count);
-    for (int p = 0; p < count; p++) {
-        if (r->reply_partition >= 0 && p != r->reply_partition) continue;
-        int64_t lo = 0, hi = 0;
-        err = rd_kafka_query_watermark_offsets(r->consumer, topic, p, &lo, &hi,
-                                               POSITION_STEP_MS);
-        if (err) {
-            snprintf(why, sizeof(why), "end of %s[%d]: %s", topic, p, rd_kafka_err2str(err));
-            goto fail;
-        }
-        rd_kafka_topic_partition_list_add(parts, topic, p)->offset = hi;
-    }
-    err = rd_kafka_assign(r->consumer, parts);
-    if (err) {
-        snprintf(why, sizeof(why), "assign: %s", rd_kafka_err2str(err));
-        goto fail;
+    char why[256];
+    if (kafka_assign_at(r->consumer, &topic, 1, r->reply_partition, KAFKA_FROM_END,
+                        POSITION_STEP_MS, NULL, NULL, why, sizeof(why)) != KAFKA_OK) {
+        log_warn("reply consumer not positioned yet, retrying", "topic=%s error=\"%s\"", topic,
+                 why);
+        r->next_position_ms = time_mono_ms() + 1000;
+        return;
     }
     r->ready = 1;
-    log_info("reply consumer positioned", "topic=%s partitions=%d%s", topic, parts->cnt,
-             r->reply_partition >= 0 ? " owned=1" : " filter=1");
-    rd_kafka_topic_partition_list_destroy(parts);
-    rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(rkt);
-    return;
-
-fail:
-    log_warn("reply consumer not positioned yet, retrying", "topic=%s error=\"%s\"", topic, why);
-    r->next_position_ms = time_mono_ms() + 1000;
-    if (parts) rd_kafka_topic_partition_list_destroy(parts);
-    if (md) rd_kafka_metadata_destroy(md);
-    if (rkt) rd_kafka_topic_destroy(rkt);
+    log_info("reply consumer positioned", "topic=%s partition=%d", topic, r->reply_partition);
 }
 
 int requester_send(requester_t *r, const order_placed_t *order, int64_t wait_ms, void *waiter,
@@ -433,9 +417,6 @@ static void serve(requester_t *r) {
         }
         rd_kafka_message_destroy(m);
     }
-    /* A connection that came back: any broker answering lifts "down". */
-    if (r->brokers_down && rd_kafka_outq_len(publisher_kafka(r->pub)) == 0 && r->ready)
-        r->brokers_down = 0;
 }
 
 int64_t requester_next_timeout(const requester_t *r) {
@@ -458,6 +439,11 @@ void requester_poll(requester_t *r, int timeout_ms) {
     }
     (void)pending_expire(r->waiting, time_mono_ms(), on_deadline, r);
     (void)pending_expire(r->recent, time_mono_ms(), NULL, NULL);
+}
+
+void requester_set_report(requester_t *r, request_report_fn *report_fn, void *ctx) {
+    r->report = report_fn;
+    r->ctx = ctx;
 }
 
 int requester_ready(const requester_t *r) { return r->ready && !r->shut; }

@@ -108,6 +108,10 @@ requester_t *requester_new(const of_config *cfg, const char *program, int reply_
                            size_t max_waiting, request_report_fn *report, void *ctx,
                            char *errstr, size_t errsize);
 
+/* Replaces the report callback and its ctx, for an owner that can only
+ * exist after the requester. */
+void requester_set_report(requester_t *r, request_report_fn *report, void *ctx);
+
 /* Publishes order (its order_id must be set: the caller names the order)
  * and waits up to wait_ms for the reply, from now. waiter comes back in the
  * report. Returns REQUESTER_OK (a report will follow), REQUESTER_NOT_READY,
@@ -124,8 +128,9 @@ void requester_poll(requester_t *r, int timeout_ms);
 /* 1 once the reply consumer is positioned and requests may be sent. */
 int requester_ready(const requester_t *r);
 
-/* 0 while every broker connection of either client is down (librdkafka's
- * ALL_BROKERS_DOWN) until one comes back; 1 otherwise. */
+/* 0 from the moment the reply consumer loses its last broker connection
+ * (librdkafka's ALL_BROKERS_DOWN) until its statistics, each second, show a
+ * broker connected again; 1 otherwise (and before the first statistics). */
 int requester_kafka_up(const requester_t *r);
 
 /* A file descriptor that becomes readable when requester_poll() has work:

@@ -1,6 +1,6 @@
 /* Unit tests for common/order_json: the protobuf JSON mapping of OrderPlaced
- * (strict parsing with precise errors, printing) and OrderCompleted
- * (printing). */
+ * (strict parsing with precise errors, the first or all of them; printing)
+ * and OrderCompleted (printing). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "common/order_json.h"
 
@@ -383,6 +384,336 @@ static void test_error_truncation(void **state) {
     assert_string_equal(err, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
 }
 
+/* ------------------------------------------------------------ all violations */
+
+/* Runs orderjson_parse_placed_all on a NUL-terminated document that must be
+ * rejected, checks the invariants every rejection keeps (*out NULL, count and
+ * total consistent, every string UTF-8) and that first is exactly what
+ * orderjson_parse_placed() writes into a buffer of the same size. */
+static void parse_all_rejected(const char *text, orderjson_errors *e) {
+    order_placed_t *m = (order_placed_t *)(uintptr_t)1; /* must be overwritten */
+    memset(e, 0x5a, sizeof(*e));                         /* must be cleared */
+    int rc = orderjson_parse_placed_all(text, strlen(text), &m, e);
+    if (rc == ORDERJSON_OK) {
+        codec_placed_free(m);
+        fail_msg("accepted %s", text);
+    }
+    assert_int_equal(rc, ORDERJSON_ERR);
+    assert_null(m);
+    assert_true(e->count >= 1);
+    assert_true(e->count <= ORDERJSON_MAX_VIOLATIONS);
+    assert_true(e->total >= e->count);
+    if (e->total <= ORDERJSON_MAX_VIOLATIONS) assert_int_equal(e->count, e->total);
+    for (size_t i = 0; i < e->count; i++) {
+        assert_true(codec_utf8_valid(e->v[i].field, strlen(e->v[i].field)));
+        assert_true(codec_utf8_valid(e->v[i].reason, strlen(e->v[i].reason)));
+    }
+    assert_true(codec_utf8_valid(e->first, strlen(e->first)));
+
+    char err[sizeof(e->first)];
+    memset(err, 0, sizeof(err));
+    order_placed_t *m1 = NULL;
+    assert_int_equal(orderjson_parse_placed(text, strlen(text), &m1, err, sizeof(err)),
+                     ORDERJSON_ERR);
+    assert_null(m1);
+    assert_string_equal(e->first, err);
+}
+
+static void assert_violation(const orderjson_errors *e, size_t i, const char *field,
+                             const char *reason) {
+    if (i >= e->count) fail_msg("violation %zu wanted, only %zu stored", i, e->count);
+    if (strcmp(e->v[i].field, field) != 0 || strcmp(e->v[i].reason, reason) != 0)
+        fail_msg("violation %zu is {\"%s\", \"%s\"}, wanted {\"%s\", \"%s\"}", i, e->v[i].field,
+                 e->v[i].reason, field, reason);
+}
+
+/* Violations all over one document: each is reported, with its path, in the
+ * order of the text; the check goes on after each (next field, next element,
+ * next entry). */
+static void test_all_collects_violations(void **state) {
+    (void)state;
+    static const char doc[] =
+        "{\"colour\":\"red\",\"customerId\":\"c-1\","
+        "\"items\":[{\"sku\":\"A\",\"quantity\":\"two\"},"
+        "{\"sku\":\"B\",\"unitPrice\":\"9223372036854775808\"},7,"
+        "{\"sku\":\"C\",\"price\":1,\"quantity\":1.5,\"unit_price\":3}],"
+        "\"order_id\":\"o\",\"orderId\":\"p\","
+        "\"attributes\":{\"ok\":\"1\",\"gift\":true,\"n\":\"2\",\"m\":[]},\"currency\":5}";
+    orderjson_errors e;
+    parse_all_rejected(doc, &e);
+    assert_int_equal(e.malformed, 0);
+    assert_int_equal(e.line, 0);
+    assert_int_equal(e.column, 0);
+    assert_int_equal(e.out_of_memory, 0);
+    assert_int_equal(e.total, 10);
+    assert_int_equal(e.count, 10);
+    assert_violation(&e, 0, "colour", "unknown field");
+    assert_violation(&e, 1, "items[0].quantity",
+                     "expected an integer (number or decimal string), got \"two\"");
+    assert_violation(&e, 2, "items[1].unitPrice",
+                     "out of range for int64, got \"9223372036854775808\"");
+    assert_violation(&e, 3, "items[2]", "expected an object, got 7");
+    assert_violation(&e, 4, "items[3].price", "unknown field");
+    assert_violation(&e, 5, "items[3].quantity",
+                     "expected an integer (number or decimal string), got 1.5");
+    assert_violation(&e, 6, "orderId", "field given twice, as \"order_id\" and \"orderId\"");
+    assert_violation(&e, 7, "attributes[\"gift\"]", "expected a string, got true");
+    assert_violation(&e, 8, "attributes[\"m\"]", "expected a string, got array");
+    assert_violation(&e, 9, "currency", "expected a string, got 5");
+    assert_string_equal(e.first, "colour: unknown field");
+
+    /* Stable: the same document gives the same report. */
+    orderjson_errors again;
+    parse_all_rejected(doc, &again);
+    assert_int_equal(again.count, e.count);
+    for (size_t i = 0; i < e.count; i++) {
+        assert_string_equal(again.v[i].field, e.v[i].field);
+        assert_string_equal(again.v[i].reason, e.v[i].reason);
+    }
+
+    /* The order is the text's, not the schema's nor a hash's: the same
+     * members in another order are reported in that order. */
+    parse_all_rejected("{\"currency\":5,\"attributes\":{\"gift\":true},"
+                       "\"items\":[{\"unitPrice\":\"x\",\"quantity\":\"y\"}],\"colour\":\"red\"}",
+                       &e);
+    assert_int_equal(e.count, 5);
+    assert_violation(&e, 0, "currency", "expected a string, got 5");
+    assert_violation(&e, 1, "attributes[\"gift\"]", "expected a string, got true");
+    assert_violation(&e, 2, "items[0].unitPrice",
+                     "expected an integer (number or decimal string), got \"x\"");
+    assert_violation(&e, 3, "items[0].quantity",
+                     "expected an integer (number or decimal string), got \"y\"");
+    assert_violation(&e, 4, "colour", "unknown field");
+    assert_string_equal(e.first, "currency: expected a string, got 5");
+}
+
+/* A field of the wrong type is one violation: what it holds is not looked
+ * at. Nor are the members of a document that is not an object. */
+static void test_all_wrong_container_type(void **state) {
+    (void)state;
+    orderjson_errors e;
+    parse_all_rejected("{\"items\":{\"sku\":7,\"quantity\":\"x\"},"
+                       "\"attributes\":[1,2,3],\"placedAtMs\":\"soon\"}",
+                       &e);
+    assert_int_equal(e.count, 3);
+    assert_violation(&e, 0, "items", "expected an array, got object");
+    assert_violation(&e, 1, "attributes", "expected an object, got array");
+    assert_violation(&e, 2, "placedAtMs",
+                     "expected an integer (number or decimal string), got \"soon\"");
+
+    parse_all_rejected("[{\"colour\":1},{\"currency\":2}]", &e);
+    assert_int_equal(e.malformed, 0);
+    assert_int_equal(e.total, 1);
+    assert_violation(&e, 0, "", "expected a JSON object, got array");
+    assert_string_equal(e.first, "expected a JSON object, got array");
+}
+
+/* More violations than fit: the first ORDERJSON_MAX_VIOLATIONS are kept,
+ * total counts them all. */
+static void test_all_more_than_max(void **state) {
+    (void)state;
+    char doc[2048];
+    size_t o = (size_t)snprintf(doc, sizeof(doc), "{\"items\":[");
+    for (int i = 0; i < 21; i++)
+        o += (size_t)snprintf(doc + o, sizeof(doc) - o, "%s{\"sku\":\"S\",\"quantity\":\"q%d\"}",
+                              i ? "," : "", i);
+    o += (size_t)snprintf(doc + o, sizeof(doc) - o, "],\"customerId\":1,\"zz\":2}");
+    assert_true(o < sizeof(doc));
+
+    orderjson_errors e;
+    parse_all_rejected(doc, &e);
+    assert_int_equal(e.count, ORDERJSON_MAX_VIOLATIONS);
+    assert_int_equal(e.total, 23);
+    for (size_t i = 0; i < ORDERJSON_MAX_VIOLATIONS; i++) {
+        char field[32], reason[96];
+        snprintf(field, sizeof(field), "items[%zu].quantity", i);
+        snprintf(reason, sizeof(reason),
+                 "expected an integer (number or decimal string), got \"q%zu\"", i);
+        assert_violation(&e, i, field, reason);
+    }
+    assert_string_equal(e.first, "items[0].quantity: expected an integer (number or decimal "
+                                 "string), got \"q0\"");
+
+    /* Exactly ORDERJSON_MAX_VIOLATIONS: all kept. */
+    o = (size_t)snprintf(doc, sizeof(doc), "{");
+    for (int i = 0; i < ORDERJSON_MAX_VIOLATIONS; i++)
+        o += (size_t)snprintf(doc + o, sizeof(doc) - o, "%s\"f%d\":%d", i ? "," : "", i, i);
+    snprintf(doc + o, sizeof(doc) - o, "}");
+    parse_all_rejected(doc, &e);
+    assert_int_equal(e.count, ORDERJSON_MAX_VIOLATIONS);
+    assert_int_equal(e.total, ORDERJSON_MAX_VIOLATIONS);
+    assert_violation(&e, ORDERJSON_MAX_VIOLATIONS - 1, "f15", "unknown field");
+}
+
+/* Malformed JSON: one violation on the document, with jansson's position. */
+static void test_all_malformed(void **state) {
+    (void)state;
+    static const char *const docs[] = {
+        "{\n  \"customerId\": \"c-42\",\n  \"b\" 2\n}",
+        "{\n  \"currency\": \"EUR\",\n  \"customerId\": \"c\",\n}",
+        "{\"items\": [\n  {\"sku\": tru}\n]}",
+        "{\n\"currency\": \"EUR\"",
+        "{\"orderId\":\"o\"} x",
+        "",
+        "{\"sku\":\"a\\u0000b\"}",
+        "{\n  \"orderId\": \"x\",\n  \"orderId\": \"y\"\n}",
+        "{\"colour\":1,\"placedAtMs\":99999999999999999999}", /* a violation before: still 1 */
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        json_error_t jerr;
+        json_t *j =
+            json_loadb(docs[i], strlen(docs[i]), JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+        assert_null(j);
+
+        orderjson_errors e;
+        parse_all_rejected(docs[i], &e);
+        if (e.malformed != 1 || e.line != jerr.line || e.column != jerr.column)
+            fail_msg("case %zu: malformed %d at %d:%d, jansson says %d:%d", i, e.malformed,
+                     e.line, e.column, jerr.line, jerr.column);
+        assert_int_equal(e.count, 1);
+        assert_int_equal(e.total, 1);
+        assert_int_equal(e.out_of_memory, 0);
+        assert_string_equal(e.v[0].field, "");
+        assert_string_equal(e.v[0].reason, e.first);
+        char prefix[64];
+        snprintf(prefix, sizeof(prefix), "line %d, column %d: ", jerr.line, jerr.column);
+        assert_true(strncmp(e.first, prefix, strlen(prefix)) == 0);
+    }
+    orderjson_errors e;
+    parse_all_rejected("{\n  \"customerId\": \"c-42\",\n  \"b\" 2\n}", &e);
+    assert_int_equal(e.line, 3);
+    assert_int_equal(e.column, 7);
+}
+
+/* A valid document: OK, the same message orderjson_parse_placed() gives, an
+ * empty report. */
+static void test_all_valid(void **state) {
+    (void)state;
+    static const char *const docs[] = {
+        DESIGN_EXAMPLE,
+        "{}",
+        "{\"orderId\":\"o-1\",\"customer_id\":\"c\",\"items\":[{\"sku\":\"A\",\"quantity\":\"2\","
+        "\"unit_price\":-5},{}],\"currency\":null,\"placedAtMs\":\"42\","
+        "\"attributes\":{\"k\":\"v\",\"\":\"\"}}",
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        orderjson_errors e;
+        memset(&e, 0x5a, sizeof(e));
+        order_placed_t *m = NULL;
+        int rc = orderjson_parse_placed_all(docs[i], strlen(docs[i]), &m, &e);
+        if (rc != ORDERJSON_OK) fail_msg("rejected %s: %s", docs[i], e.first);
+        assert_non_null(m);
+        assert_int_equal(e.count, 0);
+        assert_int_equal(e.total, 0);
+        assert_int_equal(e.malformed, 0);
+        assert_int_equal(e.out_of_memory, 0);
+        assert_string_equal(e.first, "");
+        order_placed_t *want = parse_ok(docs[i]);
+        assert_placed_same(m, want);
+        codec_placed_free(want);
+        codec_placed_free(m);
+    }
+}
+
+/* first is exactly orderjson_parse_placed()'s message (checked inside
+ * parse_all_rejected) for every kind of error, and it is the first
+ * violation's field and reason joined by ": ". */
+static void test_all_first_matches_single_error(void **state) {
+    (void)state;
+    static const char *const docs[] = {
+        "{\"colour\":\"red\"}",
+        "{\"order_id\":\"a\",\"orderId\":\"b\"}",
+        "{\"items\":[{\"unitPrice\":1,\"unit_price\":1}]}",
+        "{\"customerId\":42}",
+        "{\"items\":[\"A\"]}",
+        "{\"items\":[{\"quantity\":{}}]}",
+        "{\"attributes\":{\"a\":\"1\",\"n\":2}}",
+        "{\"placedAtMs\":-1e19}",
+        "{\"items\":[{\"quantity\":\"99999999999999999999\"}]}",
+        "{\"items\":[null]}",
+        "{\"\":1}",
+        "\"order\"",
+        "null",
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        orderjson_errors e;
+        parse_all_rejected(docs[i], &e);
+        assert_int_equal(e.malformed, 0);
+        assert_int_equal(e.total, 1);
+        char joined[sizeof(e.v[0]) + 8];
+        if (e.v[0].field[0] == '\0' && docs[i][0] != '{')
+            snprintf(joined, sizeof(joined), "%s", e.v[0].reason);
+        else
+            snprintf(joined, sizeof(joined), "%s: %s", e.v[0].field, e.v[0].reason);
+        assert_string_equal(e.first, joined);
+    }
+}
+
+/* Long paths: the field is cut to its array on a character boundary, first
+ * keeps as much as orderjson_parse_placed() would in the same space. */
+static void test_all_long_field(void **state) {
+    (void)state;
+    char key[700] = "";
+    for (int i = 0; i < 300; i++) strcat(key, "\xc3\xa9"); /* 600 bytes */
+    char doc[1024];
+
+    snprintf(doc, sizeof(doc), "{\"%.200s\":1,\"%s\":2}", key, key);
+    orderjson_errors e;
+    parse_all_rejected(doc, &e);
+    assert_int_equal(e.count, 2);
+    assert_true(strlen(e.v[0].field) <= sizeof(e.v[0].field) - 1);
+    assert_true(strlen(e.v[0].field) >= sizeof(e.v[0].field) - 4);
+    assert_memory_equal(e.v[0].field, key, strlen(e.v[0].field));
+    assert_string_equal(e.v[0].reason, "unknown field");
+    char want[300];
+    snprintf(want, sizeof(want), "%.200s: unknown field", key);
+    assert_string_equal(e.first, want); /* 215 bytes: fits whole */
+    assert_string_equal(e.v[1].reason, "unknown field");
+
+    snprintf(doc, sizeof(doc), "{\"attributes\":{\"%s\":0}}", key);
+    parse_all_rejected(doc, &e); /* first cut at 319 bytes, same as the single-error API */
+    assert_int_equal(e.count, 1);
+    assert_true(strlen(e.first) <= sizeof(e.first) - 1);
+    assert_true(strncmp(e.first, "attributes[\"\xc3\xa9", 14) == 0);
+    assert_true(strncmp(e.v[0].field, "attributes[\"\xc3\xa9", 14) == 0);
+    assert_string_equal(e.v[0].reason, "expected a string, got 0");
+}
+
+/* A jansson allocator that always fails, to run the parser out of memory. */
+static void *failing_malloc(size_t n) {
+    (void)n;
+    return NULL;
+}
+
+/* Out of memory is not the document's fault: it is reported as such, not as
+ * malformed JSON. */
+static void test_all_out_of_memory(void **state) {
+    (void)state;
+    orderjson_errors e;
+    memset(&e, 0x5a, sizeof(e));
+    order_placed_t *m = (order_placed_t *)(uintptr_t)1;
+    char err[64] = "";
+    order_placed_t *m1 = (order_placed_t *)(uintptr_t)1;
+
+    json_set_alloc_funcs(failing_malloc, free);
+    int rc = orderjson_parse_placed_all(DESIGN_EXAMPLE, strlen(DESIGN_EXAMPLE), &m, &e);
+    int rc1 = orderjson_parse_placed(DESIGN_EXAMPLE, strlen(DESIGN_EXAMPLE), &m1, err,
+                                     sizeof(err));
+    json_set_alloc_funcs(malloc, free);
+
+    assert_int_equal(rc, ORDERJSON_ERR);
+    assert_null(m);
+    assert_int_equal(e.out_of_memory, 1);
+    assert_int_equal(e.malformed, 0);
+    assert_int_equal(e.count, 1);
+    assert_int_equal(e.total, 1);
+    assert_violation(&e, 0, "", "out of memory");
+    assert_string_equal(e.first, "out of memory");
+    assert_int_equal(rc1, ORDERJSON_ERR);
+    assert_null(m1);
+    assert_string_equal(err, "out of memory");
+}
+
 /* ------------------------------------------------------------ printing */
 
 static void test_dump_placed(void **state) {
@@ -554,6 +885,14 @@ int main(void) {
         cmocka_unit_test(test_non_object_top_level),
         cmocka_unit_test(test_errors_after_allocation),
         cmocka_unit_test(test_error_truncation),
+        cmocka_unit_test(test_all_collects_violations),
+        cmocka_unit_test(test_all_wrong_container_type),
+        cmocka_unit_test(test_all_more_than_max),
+        cmocka_unit_test(test_all_malformed),
+        cmocka_unit_test(test_all_valid),
+        cmocka_unit_test(test_all_first_matches_single_error),
+        cmocka_unit_test(test_all_long_field),
+        cmocka_unit_test(test_all_out_of_memory),
         cmocka_unit_test(test_dump_placed),
         cmocka_unit_test(test_dump_completed),
         cmocka_unit_test(test_parse_dump_round_trip),

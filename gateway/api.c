@@ -1,0 +1,783 @@
+#define _GNU_SOURCE /* strcasecmp, strncasecmp */
+#include "gateway/api.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "common/ids.h"
+#include "common/logfmt.h"
+#include "common/order_json.h"
+#include "common/prefer.h"
+#include "common/recent.h"
+#include "common/timeutil.h"
+
+#define ORDERS_PATH "/v1/orders"
+#define ORDER_ID_MAX 128
+#define IDEMPOTENCY_KEY_MAX 255
+/* Retry-After seconds: for a pending order, and for a busy or cut-off
+ * gateway. */
+#define RETRY_PENDING_S 1
+#define RETRY_UNAVAILABLE_S 5
+/* An idle keep-alive connection is closed after this many seconds; a
+ * suspended one never times out (its wait has its own deadline). */
+#define IDLE_TIMEOUT_S 30
+/* Connections beyond gateway.max_waiting, so a full gateway can still
+ * answer 503 and serve GETs. */
+#define SPARE_CONNECTIONS 512
+
+#define PROBLEM_TYPE "urn:orderfleet:problem:"
+
+/* One order some connections wait for: the requester's waiter. Owned by
+ * the api, in the `waiting` map by order id, freed with its report. */
+typedef struct waiting_order {
+    struct api_request *waiters; /* the connections, linked by next_waiter */
+    char order_id[];
+} waiting_order;
+
+/* One HTTP request, from its first handler call until MHD reports it
+ * completed. Owned by the api (MHD's per-connection pointer). */
+typedef struct api_request {
+    struct MHD_Connection *conn;
+    struct api_request *next_waiter;
+    int64_t started_us;
+    int route;
+    char *body; /* the POST body, NUL-terminated, grown up to gateway.max_body */
+    size_t len, cap;
+    int too_large;
+    int suspended;
+    struct prefer pref;
+    unsigned applied; /* PREFER_* honoured, for Preference-Applied */
+    int wait_s;       /* the wait used, in seconds, for Preference-Applied */
+    /* The prepared answer, sent when the request is resumed. */
+    unsigned status;
+    char *answer; /* body, malloc'd */
+    const char *answer_type;
+    char location[sizeof(ORDERS_PATH) + ORDER_ID_MAX + 2];
+    int retry_after; /* seconds, 0: none */
+    char order_id[ORDER_ID_MAX + 1];
+} api_request;
+
+enum { ROUTE_NONE, ROUTE_ORDERS, ROUTE_ORDER, ROUTE_HEALTHZ, ROUTE_READYZ };
+
+struct api {
+    const of_config *cfg;
+    requester_t *req;
+    history_t *hist;
+    struct MHD_Daemon *daemon;
+    recent_t *waiting;     /* order id -> waiting_order * (the pointer's bytes) */
+    recent_t *idempotency; /* Idempotency-Key -> body hash (8 bytes) + order id */
+    api_stats st;
+};
+
+/* ---- answers ------------------------------------------------------------ */
+
+/* Prepares the answer of rq: status, body (taken over) and its type. */
+static void prepare(api_request *rq, unsigned status, char *body, const char *type) {
+    free(rq->answer);
+    rq->status = status;
+    rq->answer = body;
+    rq->answer_type = type;
+}
+
+static const char *status_title(unsigned status) {
+    switch (status) {
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+    }
+}
+
+/* Prepares an application/problem+json answer (RFC 9457). extra (may be
+ * NULL) holds extension members, taken over. */
+static void problem(api_request *rq, unsigned status, const char *slug, json_t *extra,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void problem(api_request *rq, unsigned status, const char *slug, json_t *extra,
+                    const char *fmt, ...) {
+    char detail[1024], type[96];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    snprintf(type, sizeof(type), PROBLEM_TYPE "%s", slug);
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string(type));
+    json_object_set_new(o, "title", json_string(status_title(status)));
+    json_object_set_new(o, "status", json_integer(status));
+    /* detail may hold a user's bytes cut mid-character: never fail on it */
+    json_t *d = json_string(detail);
+    json_object_set_new(o, "detail", d ? d : json_string("(detail not valid UTF-8)"));
+    if (extra) json_object_update(o, extra);
+    json_decref(extra);
+    char *body = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    prepare(rq, status, body, "application/problem+json");
+}
+
+static void set_location(api_request *rq, const char *order_id) {
+    snprintf(rq->location, sizeof(rq->location), ORDERS_PATH "/%s", order_id);
+}
+
+/* 202: the order is placed, its outcome not known yet. */
+static void accepted(api_request *rq, const char *order_id) {
+    set_location(rq, order_id);
+    rq->retry_after = RETRY_PENDING_S;
+    json_t *o = json_pack("{s:s, s:s, s:s}", "orderId", order_id, "state", "accepted",
+                          "location", rq->location);
+    char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    prepare(rq, 202, body, "application/json");
+}
+
+/* 200/201 with the outcome's JSON. */
+static void with_outcome(api_request *rq, unsigned status, const char *order_id,
+                         const char *json, size_t len) {
+    set_location(rq, order_id);
+    char *body = strndup(json, len);
+    prepare(rq, status, body, "application/json");
+}
+
+static enum MHD_Result add_header(struct MHD_Response *resp, const char *name,
+                                  const char *value) {
+    return MHD_add_response_header(resp, name, value);
+}
+
+/* Queues rq's prepared answer on its connection, with the headers it
+ * calls for. */
+static enum MHD_Result send_answer(api_t *api, api_request *rq) {
+    if (!rq->answer) problem(rq, 500, "internal", NULL, "the gateway ran out of memory");
+    const char *body = rq->answer ? rq->answer : "";
+    size_t len = strlen(body);
+    char *copy = rq->answer;
+    rq->answer = NULL; /* the response frees it */
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer_with_free_callback(len, (void *)body, free);
+    if (!resp) {
+        free(copy);
+        return MHD_NO;
+    }
+    add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rq->answer_type ? rq->answer_type : "text/plain");
+    add_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (rq->location[0]) add_header(resp, MHD_HTTP_HEADER_LOCATION, rq->location);
+    if (rq->retry_after > 0) {
+        char s[16];
+        snprintf(s, sizeof(s), "%d", rq->retry_after);
+        add_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, s);
+    }
+    if (rq->applied) {
+        struct prefer used = rq->pref;
+        used.wait_s = rq->wait_s;
+        char s[64];
+        if (prefer_applied(&used, rq->applied, s, sizeof(s)) > 0)
+            add_header(resp, "Preference-Applied", s);
+    }
+    if (rq->status == 405)
+        add_header(resp, MHD_HTTP_HEADER_ALLOW, rq->route == ROUTE_ORDERS ? "POST" : "GET, HEAD");
+    if (rq->route == ROUTE_ORDERS) add_header(resp, MHD_HTTP_HEADER_VARY, "Prefer");
+    enum MHD_Result ok = MHD_queue_response(rq->conn, rq->status, resp);
+    MHD_destroy_response(resp);
+    api->st.requests++;
+    api->st.by_class[rq->status / 100 < 6 ? rq->status / 100 : 5]++;
+    return ok;
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+/* An order id usable in a URL path segment as it is: 1..128 characters of
+ * RFC 3986's unreserved set. */
+static int order_id_valid(const char *id) {
+    size_t n = strlen(id);
+    if (n == 0 || n > ORDER_ID_MAX) return 0;
+    for (const char *p = id; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_' || c == '~'))
+            return 0;
+    }
+    return 1;
+}
+
+static int route_of(const char *url, const char **id) {
+    *id = NULL;
+    if (strcmp(url, ORDERS_PATH) == 0) return ROUTE_ORDERS;
+    if (strncmp(url, ORDERS_PATH "/", sizeof(ORDERS_PATH)) == 0) {
+        *id = url + sizeof(ORDERS_PATH);
+        return ROUTE_ORDER;
+    }
+    if (strcmp(url, "/healthz") == 0) return ROUTE_HEALTHZ;
+    if (strcmp(url, "/readyz") == 0) return ROUTE_READYZ;
+    return ROUTE_NONE;
+}
+
+/* application/json, with or without parameters (charset=utf-8). */
+static int media_type_json(const char *ct) {
+    if (!ct) return 0;
+    while (*ct == ' ' || *ct == '\t') ct++;
+    size_t n = strlen("application/json");
+    if (strncasecmp(ct, "application/json", n) != 0) return 0;
+    char next = ct[n];
+    return next == '\0' || next == ';' || next == ' ' || next == '\t';
+}
+
+static enum MHD_Result collect_prefer(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value) {
+    (void)kind;
+    if (strcasecmp(key, MHD_HTTP_HEADER_PREFER) == 0 && value) prefer_parse(cls, value);
+    return MHD_YES;
+}
+
+/* ---- waiting orders ----------------------------------------------------- */
+
+static waiting_order *waiting_find(const api_t *api, const char *order_id) {
+    const void *v = NULL;
+    size_t len = 0;
+    if (recent_get(api->waiting, order_id, strlen(order_id), &v, &len) != RECENT_OK ||
+        len != sizeof(waiting_order *))
+        return NULL;
+    waiting_order *wo;
+    memcpy(&wo, v, sizeof(wo));
+    return wo;
+}
+
+static void suspend_on(api_t *api, api_request *rq, waiting_order *wo) {
+    rq->next_waiter = wo->waiters;
+    wo->waiters = rq;
+    rq->suspended = 1;
+    api->st.waiting++;
+    MHD_suspend_connection(rq->conn);
+}
+
+void api_on_report(const request_report *report, void *ctx) {
+    api_t *api = ctx;
+    waiting_order *wo = report->waiter;
+    char *json = NULL;
+    if (report->outcome) {
+        history_completed(api->hist, report->outcome);
+        json = orderjson_completed_dump(report->outcome);
+    } else if (report->acknowledged) {
+        history_accepted(api->hist, wo->order_id);
+    }
+    for (api_request *rq = wo->waiters, *next; rq; rq = next) {
+        next = rq->next_waiter;
+        switch (report->result) {
+        case REQUEST_REPLIED:
+        case REQUEST_FAILED:
+            if (json) with_outcome(rq, 201, wo->order_id, json, strlen(json));
+            else problem(rq, 500, "internal", NULL, "the gateway ran out of memory");
+            break;
+        case REQUEST_TIMED_OUT:
+        case REQUEST_SHUTDOWN: accepted(rq, wo->order_id); break;
+        case REQUEST_NOT_SENT:
+            rq->retry_after = RETRY_UNAVAILABLE_S;
+            problem(rq, 503, "kafka-unavailable", json_pack("{s:s}", "orderId", wo->order_id),
+                    "Kafka did not acknowledge order %s: %s; it was not placed, retry with "
+                    "the same Idempotency-Key",
+                    wo->order_id, report->error ? report->error : "unknown error");
+            break;
+        case REQUEST_BAD_REPLY:
+            set_location(rq, wo->order_id);
+            problem(rq, 502, "bad-reply", json_pack("{s:s}", "orderId", wo->order_id),
+                    "order %s was placed, but its reply was unusable: %s", wo->order_id,
+                    report->error ? report->error : "unknown error");
+            break;
+        }
+        rq->next_waiter = NULL;
+        rq->suspended = 0;
+        api->st.waiting--;
+        MHD_resume_connection(rq->conn);
+    }
+    free(json);
+    recent_del(api->waiting, wo->order_id, strlen(wo->order_id));
+    free(wo);
+}
+
+/* ---- POST /v1/orders ---------------------------------------------------- */
+
+/* The wait this request gets, from Prefer or the default, in ms; notes
+ * what was honoured for Preference-Applied. */
+static int64_t wait_for(api_t *api, api_request *rq) {
+    if (rq->pref.respond_async) {
+        rq->applied |= PREFER_RESPOND_ASYNC;
+        return 0;
+    }
+    if (rq->pref.wait_s >= 0) {
+        int64_t ms = (int64_t)rq->pref.wait_s * 1000;
+        if (ms > api->cfg->gateway_max_wait_ms) ms = api->cfg->gateway_max_wait_ms;
+        rq->applied |= PREFER_WAIT;
+        rq->wait_s = (int)(ms / 1000);
+        return ms;
+    }
+    return api->cfg->gateway_wait_ms;
+}
+
+/* Stores key -> (hash, order id). A full map forgets its oldest keys. */
+static void idempotency_remember(api_t *api, const char *key, uint64_t hash,
+                                 const char *order_id) {
+    size_t idlen = strlen(order_id);
+    char value[sizeof(hash) + ORDER_ID_MAX];
+    memcpy(value, &hash, sizeof(hash));
+    memcpy(value + sizeof(hash), order_id, idlen);
+    (void)recent_put(api->idempotency, key, strlen(key), value, sizeof(hash) + idlen);
+}
+
+/* The schema violations of a parsed body, as problem extension members:
+ * {"errors":[{"field":"items[0].quantity","reason":"..."}, ...]}. */
+static json_t *violations_json(const orderjson_errors *errs) {
+    json_t *list = json_array();
+    for (size_t i = 0; i < errs->count; i++) {
+        json_t *f = json_string(errs->v[i].field);
+        json_t *r = json_string(errs->v[i].reason);
+        json_array_append_new(list, json_pack("{s:o, s:o}", "field", f ? f : json_string("?"),
+                                              "reason", r ? r : json_string("?")));
+    }
+    return json_pack("{s:o, s:I}", "errors", list, "errorCount", (json_int_t)errs->total);
+}
+
+static void place_order(api_t *api, api_request *rq) {
+    if (!requester_ready(api->req) || !history_ready(api->hist)) {
+        rq->retry_after = 1;
+        problem(rq, 503, "not-ready", NULL, "the gateway is starting: its reply consumer or "
+                                            "history is not positioned yet");
+        return;
+    }
+    if (!requester_kafka_up(api->req)) {
+        rq->retry_after = RETRY_UNAVAILABLE_S;
+        problem(rq, 503, "kafka-unavailable", NULL,
+                "Kafka is unreachable: no broker connection; the order was not placed");
+        return;
+    }
+    if (rq->too_large) {
+        problem(rq, 413, "body-too-large", NULL, "the body is larger than %d bytes",
+                api->cfg->gateway_max_body);
+        return;
+    }
+    orderjson_errors errs;
+    order_placed_t *order = NULL;
+    if (orderjson_parse_placed_all(rq->body ? rq->body : "", rq->len, &order, &errs) !=
+        ORDERJSON_OK) {
+        if (errs.malformed)
+            problem(rq, 400, "malformed-json",
+                    json_pack("{s:i, s:i}", "line", errs.line, "column", errs.column),
+                    "the body is not valid JSON: %s", errs.first);
+        else
+            problem(rq, 400, "invalid-order", violations_json(&errs),
+                    "the order breaks the schema in %zu place%s: %s", errs.total,
+                    errs.total == 1 ? "" : "s", errs.first);
+        return;
+    }
+
+    const char *key = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Idempotency-Key");
+    uint64_t hash = recent_hash64(rq->body ? rq->body : "", rq->len);
+    if (key && (strlen(key) == 0 || strlen(key) > IDEMPOTENCY_KEY_MAX)) {
+        problem(rq, 400, "invalid-idempotency-key", NULL,
+                "Idempotency-Key must be 1 to %d characters", IDEMPOTENCY_KEY_MAX);
+        goto done;
+    }
+    char order_id[ORDER_ID_MAX + 1] = "";
+    const void *known = NULL;
+    size_t known_len = 0;
+    if (key && recent_get(api->idempotency, key, strlen(key), &known, &known_len) == RECENT_OK &&
+        known_len > sizeof(hash)) {
+        uint64_t first;
+        memcpy(&first, known, sizeof(first));
+        if (first != hash) {
+            problem(rq, 422, "idempotency-key-reused", NULL,
+                    "Idempotency-Key \"%s\" was used for a different request body", key);
+            goto done;
+        }
+        size_t idlen = known_len - sizeof(hash);
+        memcpy(order_id, (const char *)known + sizeof(hash), idlen);
+        order_id[idlen] = '\0';
+        api->st.idempotent_hits++;
+        /* The same order: join its wait, or answer what is known. */
+        waiting_order *wo = waiting_find(api, order_id);
+        const char *json;
+        size_t len;
+        int state = history_lookup(api->hist, order_id, &json, &len);
+        if (wo) {
+            suspend_on(api, rq, wo);
+            goto done;
+        }
+        if (state == HISTORY_COMPLETED) {
+            with_outcome(rq, 201, order_id, json, len);
+            goto done;
+        }
+        if (state == HISTORY_ACCEPTED) {
+            accepted(rq, order_id);
+            goto done;
+        }
+        /* Neither waiting nor known: the first attempt was not placed (or is
+         * forgotten). Send it again under the same order id. */
+    } else if (order->order_id && *order->order_id) {
+        if (!order_id_valid(order->order_id)) {
+            problem(rq, 400, "invalid-order",
+                    json_pack("{s:[{s:s, s:s}], s:i}", "errors", "field", "orderId", "reason",
+                              "1 to 128 characters of A-Z a-z 0-9 - . _ ~", "errorCount", 1),
+                    "orderId: must be 1 to %d characters of A-Z a-z 0-9 - . _ ~", ORDER_ID_MAX);
+            goto done;
+        }
+        snprintf(order_id, sizeof(order_id), "%s", order->order_id);
+    } else {
+        id_uuid7(order_id);
+    }
+    /* A second POST of an order already waiting here joins its wait. */
+    waiting_order *wo = waiting_find(api, order_id);
+    if (wo) {
+        suspend_on(api, rq, wo);
+        goto done;
+    }
+    size_t idlen = strlen(order_id);
+    wo = calloc(1, sizeof(*wo) + idlen + 1);
+    if (!wo) {
+        problem(rq, 500, "internal", NULL, "the gateway ran out of memory");
+        goto done;
+    }
+    memcpy(wo->order_id, order_id, idlen + 1);
+    char *orig_id = order->order_id;
+    order->order_id = wo->order_id;
+    char why[256] = "";
+    int64_t wait_ms = wait_for(api, rq);
+    int rc = requester_send(api->req, order, wait_ms, wo, why, sizeof(why));
+    order->order_id = orig_id;
+    if (rc != REQUESTER_OK) {
+        free(wo);
+        rq->retry_after = RETRY_UNAVAILABLE_S;
+        if (rc == REQUESTER_FULL)
+            problem(rq, 503, "busy", NULL,
+                    "too many requests are waiting for their outcome (%d); retry later",
+                    api->cfg->gateway_max_waiting);
+        else if (rc == REQUESTER_NOT_READY)
+            problem(rq, 503, "not-ready", NULL, "the reply consumer is not positioned yet");
+        else
+            problem(rq, 503, "kafka-unavailable", NULL, "the order was not placed: %s", why);
+        goto done;
+    }
+    void *ptr = wo;
+    if (recent_put(api->waiting, order_id, idlen, &ptr, sizeof(ptr)) != RECENT_OK) {
+        /* Cannot happen while the map is larger than max_waiting; the
+         * report still comes, and frees wo, so only joining is lost. */
+        log_error("cannot index a waiting order", "order_id=%s", order_id);
+    }
+    if (key) idempotency_remember(api, key, hash, order_id);
+    api->st.orders_placed++;
+    snprintf(rq->order_id, sizeof(rq->order_id), "%s", order_id);
+    suspend_on(api, rq, wo);
+done:
+    codec_placed_free(order);
+}
+
+/* ---- GET /v1/orders/{id} ------------------------------------------------ */
+
+static void get_order(api_t *api, api_request *rq, const char *id) {
+    if (!order_id_valid(id)) {
+        problem(rq, 404, "unknown-order", NULL,
+                "no order has the id \"%.*s\": ids are 1 to %d characters of A-Z a-z 0-9 - . _ ~",
+                ORDER_ID_MAX, id, ORDER_ID_MAX);
+        return;
+    }
+    snprintf(rq->order_id, sizeof(rq->order_id), "%s", id);
+    const char *json;
+    size_t len;
+    int state = history_lookup(api->hist, id, &json, &len);
+    if (state == HISTORY_COMPLETED) {
+        with_outcome(rq, 200, id, json, len);
+        rq->location[0] = '\0';
+    } else if (state == HISTORY_ACCEPTED || waiting_find(api, id)) {
+        accepted(rq, id);
+    } else {
+        problem(rq, 404, "unknown-order", NULL,
+                "order %s is not known here: never placed, or older than this gateway's "
+                "history (gateway.history_s, gateway.outcomes)",
+                id);
+    }
+}
+
+/* ---- the MHD handler ---------------------------------------------------- */
+
+static void answer_text(api_request *rq, unsigned status, const char *text) {
+    prepare(rq, status, strdup(text), "text/plain; charset=utf-8");
+}
+
+/* First call for a request: routes it and rejects what can be rejected
+ * from the headers alone. Returns 1 when an answer is prepared. */
+static int on_headers(api_t *api, api_request *rq, const char *url, const char *method) {
+    const char *id;
+    rq->route = route_of(url, &id);
+    int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    switch (rq->route) {
+    case ROUTE_NONE:
+        problem(rq, 404, "not-found", NULL, "no resource at %s: the API is POST %s and GET %s/{id}",
+                url, ORDERS_PATH, ORDERS_PATH);
+        return 1;
+    case ROUTE_HEALTHZ:
+    case ROUTE_READYZ:
+    case ROUTE_ORDER:
+        if (!is_get) {
+            problem(rq, 405, "method-not-allowed", NULL, "%s does not take %s: use GET", url,
+                    method);
+            return 1;
+        }
+        return 0;
+    case ROUTE_ORDERS: break;
+    }
+    if (strcmp(method, "POST") != 0) {
+        problem(rq, 405, "method-not-allowed", NULL, "%s takes POST only, not %s", url, method);
+        return 1;
+    }
+    prefer_init(&rq->pref);
+    MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, collect_prefer, &rq->pref);
+    const char *ct = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (!media_type_json(ct)) {
+        problem(rq, 415, "unsupported-media-type", NULL,
+                "Content-Type must be application/json, not %s", ct ? ct : "absent");
+        return 1;
+    }
+    const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > (unsigned long long)api->cfg->gateway_max_body) {
+        problem(rq, 413, "body-too-large", NULL, "the body is %s bytes, more than the %d allowed",
+                cl, api->cfg->gateway_max_body);
+        return 1;
+    }
+    return 0;
+}
+
+/* Appends a piece of the body, discarding what goes past the limit. */
+static void on_body(api_t *api, api_request *rq, const char *data, size_t size) {
+    if (rq->too_large) return;
+    size_t limit = (size_t)api->cfg->gateway_max_body;
+    if (rq->len + size > limit) {
+        rq->too_large = 1;
+        free(rq->body);
+        rq->body = NULL;
+        rq->len = rq->cap = 0;
+        return;
+    }
+    if (rq->len + size + 1 > rq->cap) {
+        size_t cap = rq->cap ? rq->cap * 2 : 1024;
+        while (cap < rq->len + size + 1) cap *= 2;
+        if (cap > limit + 1) cap = limit + 1;
+        char *b = realloc(rq->body, cap);
+        if (!b) {
+            rq->too_large = 1; /* answered 413: the closest truth we can tell */
+            return;
+        }
+        rq->body = b;
+        rq->cap = cap;
+    }
+    memcpy(rq->body + rq->len, data, size);
+    rq->len += size;
+    rq->body[rq->len] = '\0';
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+    api_t *api = cls;
+    api_request *rq = *con_cls;
+    (void)version;
+    if (!rq) {
+        rq = calloc(1, sizeof(*rq));
+        if (!rq) return MHD_NO;
+        rq->conn = conn;
+        rq->started_us = time_mono_us();
+        *con_cls = rq;
+        if (on_headers(api, rq, url, method)) return send_answer(api, rq);
+        return MHD_YES; /* the body, if any, comes next */
+    }
+    if (rq->status) return send_answer(api, rq); /* resumed with its answer */
+    if (*upload_data_size > 0) {
+        on_body(api, rq, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    const char *id;
+    switch (route_of(url, &id)) {
+    case ROUTE_ORDERS: place_order(api, rq); break;
+    case ROUTE_ORDER: get_order(api, rq, id); break;
+    case ROUTE_HEALTHZ: answer_text(rq, 200, "ok\n"); break;
+    case ROUTE_READYZ:
+        if (!requester_ready(api->req)) answer_text(rq, 503, "not ready: reply consumer not positioned\n");
+        else if (!history_ready(api->hist)) answer_text(rq, 503, "not ready: history not caught up\n");
+        else if (!requester_kafka_up(api->req)) answer_text(rq, 503, "not ready: Kafka unreachable\n");
+        else answer_text(rq, 200, "ready\n");
+        break;
+    default: problem(rq, 404, "not-found", NULL, "no resource at %s", url); break;
+    }
+    if (rq->suspended) return MHD_YES; /* answered when its report comes */
+    return send_answer(api, rq);
+}
+
+/* MHD's end of a request, answered or not: the access log line, and rq is
+ * freed. A request still suspended here can only be a daemon being torn
+ * down, after every wait was reported. */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    api_t *api = cls;
+    api_request *rq = *con_cls;
+    (void)conn;
+    if (!rq) return;
+    int64_t us = time_mono_us() - rq->started_us;
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        log_info("request ended early", "status=%u order_id=%s termination=%d latency_us=%lld",
+                 rq->status, rq->order_id, (int)toe, (long long)us);
+    else if (rq->status >= 500)
+        log_warn("request", "status=%u order_id=%s latency_us=%lld", rq->status, rq->order_id,
+                 (long long)us);
+    else
+        log_debug("request", "status=%u order_id=%s latency_us=%lld", rq->status, rq->order_id,
+                  (long long)us);
+    (void)api;
+    free(rq->body);
+    free(rq->answer);
+    free(rq);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char buf[512];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    size_t n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
+    log_warn("http server", "detail=%s", buf);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+/* Parses "host:port" (or "[v6]:port") into a socket address. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *errstr,
+                        size_t errsize) {
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen || !colon[1]) {
+        snprintf(errstr, errsize, "gateway.listen \"%s\": expected host:port", listen);
+        return API_ERR;
+    }
+    size_t hlen = (size_t)(colon - listen);
+    if (listen[0] == '[' && hlen >= 2 && listen[hlen - 1] == ']') {
+        listen++;
+        hlen -= 2;
+    }
+    if (hlen >= sizeof(host)) {
+        snprintf(errstr, errsize, "gateway.listen \"%s\": host name too long", listen);
+        return API_ERR;
+    }
+    memcpy(host, listen, hlen);
+    host[hlen] = '\0';
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, colon + 1, &hints, &res);
+    if (rc != 0 || !res) {
+        snprintf(errstr, errsize, "gateway.listen \"%s\": %s", listen, gai_strerror(rc));
+        return API_ERR;
+    }
+    memset(ss, 0, sizeof(*ss));
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    return API_OK;
+}
+
+api_t *api_new(const of_config *cfg, requester_t *req, history_t *hist, char *errstr,
+               size_t errsize) {
+    struct sockaddr_storage ss;
+    if (parse_listen(cfg->gateway_listen, &ss, errstr, errsize) != API_OK) return NULL;
+    api_t *api = calloc(1, sizeof(*api));
+    if (!api) {
+        snprintf(errstr, errsize, "out of memory");
+        return NULL;
+    }
+    api->cfg = cfg;
+    api->req = req;
+    api->hist = hist;
+    size_t max_waiting = (size_t)cfg->gateway_max_waiting;
+    api->waiting = recent_new(max_waiting + 1, 0);
+    api->idempotency = recent_new((size_t)cfg->gateway_idempotency_keys, 0);
+    if (!api->waiting || !api->idempotency) {
+        snprintf(errstr, errsize, "out of memory for %zu waiting requests and %d keys",
+                 max_waiting, cfg->gateway_idempotency_keys);
+        goto err;
+    }
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
+    api->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, api,
+        /* the logger first, so MHD logs nothing of its own before it */
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(max_waiting + SPARE_CONNECTIONS),
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
+        MHD_OPTION_END);
+    if (!api->daemon) {
+        snprintf(errstr, errsize, "cannot listen on %s: %s", cfg->gateway_listen,
+                 errno ? strerror(errno) : "libmicrohttpd refused");
+        goto err;
+    }
+    return api;
+
+err:
+    api_free(api);
+    return NULL;
+}
+
+int api_port(const api_t *api) {
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return info ? (int)info->port : -1;
+}
+
+int api_fd(const api_t *api) {
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    return info ? info->epoll_fd : -1;
+}
+
+int64_t api_timeout_ms(const api_t *api) {
+    MHD_UNSIGNED_LONG_LONG t = 0;
+    if (MHD_get_timeout(api->daemon, &t) != MHD_YES) return -1;
+    return t > 3600000 ? 3600000 : (int64_t)t;
+}
+
+void api_run(api_t *api) { MHD_run(api->daemon); }
+
+void api_quiesce(api_t *api) {
+    MHD_socket fd = MHD_quiesce_daemon(api->daemon);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+}
+
+unsigned api_connections(const api_t *api) {
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
+}
+
+void api_stats_get(const api_t *api, api_stats *st) { *st = api->st; }
+
+void api_free(api_t *api) {
+    if (!api) return;
+    if (api->daemon) MHD_stop_daemon(api->daemon);
+    recent_free(api->waiting);
+    recent_free(api->idempotency);
+    free(api);
+}

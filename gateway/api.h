@@ -1,0 +1,81 @@
+/* api: order-gateway's HTTP API on libmicrohttpd (DESIGN.md §5).
+ *
+ *   POST /v1/orders        place an order, wait for its outcome (the counter):
+ *                          201 + outcome when the reply comes in time, else
+ *                          202 + Location (the buzzer)
+ *   GET  /v1/orders/{id}   200 + outcome, 202 while pending, 404 unknown
+ *   GET  /healthz          200 while the event loop turns
+ *   GET  /readyz           200 once replies and history are positioned and
+ *                          Kafka is reachable, else 503
+ *
+ * The daemon runs in the gateway's own event loop (external epoll mode, no
+ * thread of MHD's own): api_fd() is its epoll descriptor, api_run() serves
+ * what is ready. A POST waiting for its reply is a suspended connection: it
+ * holds no thread and no poll slot, only its api request and its place in
+ * the requester's pending set, and the requester's report resumes it with
+ * the answer. Waiting requests are bounded by gateway.max_waiting (then
+ * 503); Idempotency-Key retries of a waiting order join its wait.
+ *
+ * Errors are application/problem+json (RFC 9457) with a precise detail.
+ * Single-threaded: everything runs on the event loop's thread. */
+#ifndef ORDERFLEET_GATEWAY_API_H
+#define ORDERFLEET_GATEWAY_API_H
+
+#include <stdint.h>
+
+#include "common/config.h"
+#include "common/requester.h"
+#include "gateway/history.h"
+
+#define API_OK 0
+#define API_ERR -1
+
+typedef struct api api_t;
+
+typedef struct api_stats {
+    uint64_t requests;       /* HTTP requests answered */
+    uint64_t by_class[6];    /* ... by status class: [2] 2xx, [4] 4xx, [5] 5xx */
+    uint64_t orders_placed;  /* POSTs that published an order */
+    uint64_t idempotent_hits; /* POSTs answered from an earlier one's key */
+    size_t waiting;          /* connections suspended for a reply */
+} api_stats;
+
+/* Starts listening on cfg->gateway_listen ("host:port"; port 0 picks a free
+ * one, see api_port()). req and hist are the gateway's, used by the handlers
+ * and outliving the api. Its report callback must be api_on_report() with
+ * the api as ctx: create the requester with a ctx the caller fills in after
+ * api_new(), as main.c does. Returns NULL with the reason in errstr. */
+api_t *api_new(const of_config *cfg, requester_t *req, history_t *hist, char *errstr,
+               size_t errsize);
+
+/* The requester's report callback (ctx: the api_t): answers every
+ * connection waiting for that order and resumes it. */
+void api_on_report(const request_report *report, void *ctx);
+
+/* The bound port (useful with port 0). */
+int api_port(const api_t *api);
+
+/* The daemon's epoll descriptor, readable when api_run() has work. */
+int api_fd(const api_t *api);
+
+/* Milliseconds until the daemon needs api_run() again for its own timers
+ * (idle connection timeouts), or -1 for none. */
+int64_t api_timeout_ms(const api_t *api);
+
+/* Serves every ready connection without blocking. */
+void api_run(api_t *api);
+
+/* Stops accepting connections (shutdown starts; requests on open
+ * connections are still answered). */
+void api_quiesce(api_t *api);
+
+/* Connections still open (waiting ones included). */
+unsigned api_connections(const api_t *api);
+
+void api_stats_get(const api_t *api, api_stats *st);
+
+/* Stops the daemon and frees everything. Every suspended connection must
+ * have been answered (requester_shutdown() reports them all). NULL is fine. */
+void api_free(api_t *api);
+
+#endif

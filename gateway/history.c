@@ -1,0 +1,265 @@
+#define _GNU_SOURCE /* pipe2 */
+#include "gateway/history.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/ids.h"
+#include "common/kafka.h"
+#include "common/logfmt.h"
+#include "common/order_json.h"
+#include "common/recent.h"
+#include "common/timeutil.h"
+
+#define POSITION_STEP_MS 500
+#define READ_BATCH 2000 /* records per history_poll(), so HTTP keeps its turn */
+/* Bytes per entry budgeted for the map: an outcome's JSON is 300-400. */
+#define BYTES_PER_ENTRY 768
+
+/* Each entry's value: one state byte, then the outcome's JSON when
+ * COMPLETED. */
+#define STATE_ACCEPTED 'A'
+#define STATE_COMPLETED 'C'
+
+struct history {
+    const of_config *cfg;
+    rd_kafka_t *consumer;
+    rd_kafka_queue_t *queue;
+    int wake[2];
+    recent_t *view;
+    int positioned;
+    int caught_up;
+    int64_t next_position_ms;
+    /* Catch-up: the partitions assigned, where each started and its high
+     * watermark then; a partition is done once a record at or past
+     * end - 1 has been read. */
+    rd_kafka_topic_partition_list_t *starts, *ends;
+    int remaining;
+    unsigned char *done;
+    history_stats st;
+};
+
+static const char *const consumer_defaults[] = {
+    "enable.auto.commit", "false",
+    "enable.auto.offset.store", "false",
+    "enable.partition.eof", "false",
+    NULL,
+};
+
+history_t *history_new(const of_config *cfg, char *errstr, size_t errsize) {
+    rd_kafka_conf_t *conf = NULL;
+    history_t *h = calloc(1, sizeof(*h));
+    if (!h) {
+        snprintf(errstr, errsize, "out of memory");
+        return NULL;
+    }
+    h->cfg = cfg;
+    h->wake[0] = h->wake[1] = -1;
+    if (pipe2(h->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
+        snprintf(errstr, errsize, "pipe: %s", strerror(errno));
+        goto err;
+    }
+    h->view = recent_new((size_t)cfg->gateway_outcomes,
+                         (size_t)cfg->gateway_outcomes * BYTES_PER_ENTRY);
+    if (!h->view) {
+        snprintf(errstr, errsize, "cannot make room for %d outcomes (gateway.outcomes)",
+                 cfg->gateway_outcomes);
+        goto err;
+    }
+    /* No group is ever joined (partitions are assigned by hand); the unique
+     * group.id only satisfies rd_kafka_consumer_poll(). */
+    char group[64], uuid[ID_UUID_LEN + 1];
+    id_uuid7(uuid);
+    snprintf(group, sizeof(group), "orderfleet-history-%s", uuid);
+    const char *enforced[] = {"group.id", group, NULL};
+    conf = kafka_conf_new(cfg, consumer_defaults, enforced, errstr, errsize);
+    if (!conf) goto err;
+    h->consumer = kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errsize);
+    conf = NULL; /* kafka_new() took it over */
+    if (!h->consumer) goto err;
+    rd_kafka_poll_set_consumer(h->consumer);
+    h->queue = rd_kafka_queue_get_consumer(h->consumer);
+    if (!h->queue) {
+        snprintf(errstr, errsize, "cannot get the consumer queue");
+        goto err;
+    }
+    rd_kafka_queue_io_event_enable(h->queue, h->wake[1], "h", 1);
+    return h;
+
+err:
+    if (conf) rd_kafka_conf_destroy(conf);
+    history_free(h);
+    return NULL;
+}
+
+/* Assigns both topics from history_s back. The partitions that hold
+ * nothing to read (start at the high watermark) are done at once. */
+static void position(history_t *h) {
+    const char *topics[] = {h->cfg->topic_orders, h->cfg->topic_completed};
+    int64_t since = time_now_ms() - (int64_t)h->cfg->gateway_history_s * 1000;
+    char why[256];
+    if (kafka_assign_at(h->consumer, topics, 2, -1, since, POSITION_STEP_MS, &h->starts,
+                        &h->ends, why, sizeof(why)) != KAFKA_OK) {
+        log_warn("history not positioned yet, retrying", "error=\"%s\"", why);
+        h->next_position_ms = time_mono_ms() + 1000;
+        return;
+    }
+    h->positioned = 1;
+    h->done = calloc((size_t)h->starts->cnt + 1, 1);
+    if (!h->done) {
+        /* Without the bookkeeping, count it caught up: GET may miss old
+         * orders, but the gateway still serves. */
+        log_error("history: out of memory, not waiting for catch-up", "partitions=%d", h->starts->cnt);
+        h->caught_up = 1;
+        return;
+    }
+    int64_t backlog = 0;
+    for (int i = 0; i < h->starts->cnt; i++) {
+        int64_t left = h->ends->elems[i].offset - h->starts->elems[i].offset;
+        if (left <= 0) h->done[i] = 1;
+        else h->remaining++, backlog += left;
+    }
+    h->caught_up = h->remaining == 0;
+    log_info("history positioned", "orders=%s completed=%s since_s=%d partitions=%d records=%lld",
+             topics[0], topics[1], h->cfg->gateway_history_s, h->starts->cnt,
+             (long long)backlog);
+    if (h->caught_up) log_info("history caught up", "entries=0");
+}
+
+/* Marks m's partition done when m is its last record from before the
+ * start. O(partitions) per record until caught up, nothing after. */
+static void note_progress(history_t *h, const rd_kafka_message_t *m) {
+    if (h->caught_up || !h->done) return;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    for (int i = 0; i < h->ends->cnt; i++) {
+        if (h->done[i] || h->ends->elems[i].partition != m->partition ||
+            strcmp(h->ends->elems[i].topic, topic) != 0)
+            continue;
+        if (m->offset >= h->ends->elems[i].offset - 1) {
+            h->done[i] = 1;
+            if (--h->remaining == 0) {
+                h->caught_up = 1;
+                log_info("history caught up", "entries=%zu", recent_count(h->view));
+            }
+        }
+        return;
+    }
+}
+
+void history_accepted(history_t *h, const char *order_id) {
+    size_t len = strlen(order_id);
+    const void *v = NULL;
+    size_t vlen = 0;
+    if (recent_get(h->view, order_id, len, &v, &vlen) == RECENT_OK && vlen > 0 &&
+        *(const char *)v == STATE_COMPLETED)
+        return; /* the outcome is known already: keep it */
+    char state = STATE_ACCEPTED;
+    (void)recent_put(h->view, order_id, len, &state, 1);
+}
+
+void history_completed(history_t *h, const order_completed_t *outcome) {
+    if (!outcome->order_id || !*outcome->order_id) return;
+    char *json = orderjson_completed_dump(outcome);
+    if (!json) return;
+    size_t jlen = strlen(json);
+    char *value = malloc(jlen + 1);
+    if (value) {
+        value[0] = STATE_COMPLETED;
+        memcpy(value + 1, json, jlen);
+        (void)recent_put(h->view, outcome->order_id, strlen(outcome->order_id), value, jlen + 1);
+        free(value);
+    }
+    free(json);
+}
+
+static void handle(history_t *h, const rd_kafka_message_t *m) {
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    char err[200];
+    if (strcmp(topic, h->cfg->topic_completed) == 0) {
+        h->st.outcomes_read++;
+        order_completed_t *o = codec_completed_decode(m->payload, m->len, err, sizeof(err));
+        if (!o) {
+            h->st.undecodable++;
+        } else {
+            history_completed(h, o);
+            codec_completed_free(o);
+        }
+    } else {
+        /* An OrderPlaced: its key is the order id (DESIGN §3), so the value
+         * need not be decoded to know the order exists. */
+        h->st.orders_read++;
+        char id[256];
+        if (!m->key || m->key_len == 0 || m->key_len >= sizeof(id)) {
+            h->st.undecodable++;
+        } else {
+            memcpy(id, m->key, m->key_len);
+            id[m->key_len] = '\0';
+            history_accepted(h, id);
+        }
+    }
+    note_progress(h, m);
+}
+
+void history_poll(history_t *h) {
+    if (!h->positioned) {
+        if (time_mono_ms() >= h->next_position_ms) position(h);
+        if (!h->positioned) return;
+    }
+    char buf[64];
+    while (read(h->wake[0], buf, sizeof(buf)) > 0) {
+    }
+    for (int i = 0; i < READ_BATCH; i++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(h->consumer, 0);
+        if (!m) break;
+        if (m->err) log_warn("history consumer error", "error=%s", rd_kafka_message_errstr(m));
+        else handle(h, m);
+        rd_kafka_message_destroy(m);
+    }
+}
+
+int history_fd(const history_t *h) { return h->wake[0]; }
+
+int history_ready(const history_t *h) { return h->positioned && h->caught_up; }
+
+int history_lookup(const history_t *h, const char *order_id, const char **json, size_t *len) {
+    const void *v = NULL;
+    size_t vlen = 0;
+    if (recent_get(h->view, order_id, strlen(order_id), &v, &vlen) != RECENT_OK || vlen == 0)
+        return HISTORY_UNKNOWN;
+    const char *s = v;
+    if (s[0] != STATE_COMPLETED) return HISTORY_ACCEPTED;
+    *json = s + 1;
+    *len = vlen - 1;
+    return HISTORY_COMPLETED;
+}
+
+void history_stats_get(const history_t *h, history_stats *st) {
+    *st = h->st;
+    st->forgotten = recent_evicted(h->view);
+    st->entries = recent_count(h->view);
+}
+
+void history_free(history_t *h) {
+    if (!h) return;
+    if (h->queue) {
+        rd_kafka_queue_io_event_enable(h->queue, -1, NULL, 0);
+        rd_kafka_queue_destroy(h->queue);
+    }
+    if (h->consumer) {
+        rd_kafka_consumer_close(h->consumer);
+        rd_kafka_destroy(h->consumer);
+    }
+    if (h->starts) rd_kafka_topic_partition_list_destroy(h->starts);
+    if (h->ends) rd_kafka_topic_partition_list_destroy(h->ends);
+    free(h->done);
+    recent_free(h->view);
+    if (h->wake[0] >= 0) close(h->wake[0]);
+    if (h->wake[1] >= 0) close(h->wake[1]);
+    free(h);
+}

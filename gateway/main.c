@@ -1,0 +1,244 @@
+/* order-gateway: the synchronous HTTP facade of the fleet (DESIGN.md §5).
+ *
+ * One thread runs one event loop over three descriptors: the HTTP daemon's
+ * epoll set (gateway/api.h), the requester's wake-up pipe (replies and
+ * delivery reports, common/requester.h) and the history's (orders and
+ * outcomes for GET, gateway/history.h). poll() sleeps until one of them has
+ * work or the nearest deadline of a waiting request is due.
+ *
+ * SIGTERM or SIGINT: stop accepting connections, answer every waiting
+ * request (202 with its Location when Kafka has the order), let the answers
+ * go out, exit 0. A second signal exits at once. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/cli.h"
+#include "common/config.h"
+#include "common/logfmt.h"
+#include "common/requester.h"
+#include "common/timeutil.h"
+#include "gateway/api.h"
+#include "gateway/history.h"
+
+#define PROG_NAME "order-gateway"
+/* The longest poll() sleep: the loop's heartbeat for /healthz and for the
+ * positioning retries. */
+#define TICK_MS 100
+/* Shutdown: how long Kafka gets to acknowledge what was sent, and how long
+ * the answers get to reach their clients. */
+#define SHUTDOWN_FLUSH_MS 5000
+#define SHUTDOWN_DRAIN_MS 5000
+
+static volatile sig_atomic_t run = 1;
+
+static void on_signal(int sig) {
+    if (!run) _exit(128 + sig);
+    run = 0;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "Usage: order-gateway [options]\n"
+            "\n"
+            "The synchronous HTTP facade of orderfleet. POST /v1/orders publishes the order\n"
+            "to Kafka and waits for the worker's correlated reply: 201 Created with the\n"
+            "outcome when it comes in time (the counter), else 202 Accepted with a Location\n"
+            "to ask later (the buzzer). The order is processed either way.\n"
+            "\n"
+            "Gateway options (each also a config setting and an ORDERFLEET_* variable):\n"
+            "  -l, --listen HOST:PORT   HTTP address (gateway.listen, default 127.0.0.1:8080;\n"
+            "                           port 0 picks a free port, logged at start)\n"
+            "  -w, --wait-ms N          default wait for a reply (gateway.wait_ms, 5000)\n"
+            "      --reply-partition N  reply partition this instance owns; -1 reads all and\n"
+            "                           keeps its own (gateway.reply_partition, default -1)\n"
+            "      --max-waiting N      requests waiting at once, beyond: 503\n"
+            "                           (gateway.max_waiting, default 10000)\n"
+            "\n");
+    cli_print_common_usage(f);
+    fprintf(f,
+            "\n"
+            "HTTP API:\n"
+            "  POST /v1/orders          JSON order (protobuf JSON mapping); headers:\n"
+            "                           Prefer: wait=N | respond-async (RFC 7240),\n"
+            "                           Idempotency-Key: K (a retry never places twice)\n"
+            "  GET  /v1/orders/{id}     200 outcome, 202 pending, 404 unknown\n"
+            "  GET  /healthz, /readyz   liveness; readiness (replies positioned, Kafka up)\n"
+            "  Errors are application/problem+json: 400 malformed JSON (line, column) or\n"
+            "  schema violations (each field), 404, 405, 413, 415, 422 (Idempotency-Key\n"
+            "  reused for another body), 503 with Retry-After (Kafka down, not ready, busy).\n"
+            "\n"
+            "Examples:\n"
+            "  order-gateway -b localhost:9092 -l 127.0.0.1:8080\n"
+            "  curl -i -H 'Content-Type: application/json' -d '{\"customerId\":\"c-42\",\n"
+            "    \"currency\":\"EUR\",\"items\":[{\"sku\":\"BURGER-CLASSIC\",\"quantity\":2,\n"
+            "    \"unitPrice\":\"899\"}]}' http://127.0.0.1:8080/v1/orders\n"
+            "\n"
+            "Signals: SIGTERM/SIGINT stop accepting, answer every waiting request (202 with\n"
+            "its Location) and exit; a second signal exits at once.\n"
+            "\n"
+            "Exit status: 0 clean stop, 64 usage, 69 could not start (Kafka client or\n"
+            "listening socket), 78 bad config.\n");
+}
+
+enum { OPT_REPLY_PARTITION = 0x2001, OPT_MAX_WAITING };
+
+static int64_t min_timeout(int64_t a, int64_t b) {
+    if (a < 0) return b;
+    if (b < 0) return a;
+    return a < b ? a : b;
+}
+
+/* One turn of the loop: sleep until a descriptor is ready or a timer is
+ * due, then serve all three. */
+static void turn(api_t *api, requester_t *req, history_t *hist, int64_t max_ms) {
+    int64_t t = min_timeout(api_timeout_ms(api), requester_next_timeout(req));
+    t = min_timeout(t, max_ms);
+    struct pollfd fds[3] = {
+        {.fd = api_fd(api), .events = POLLIN},
+        {.fd = requester_fd(req), .events = POLLIN},
+        {.fd = history_fd(hist), .events = POLLIN},
+    };
+    if (poll(fds, 3, (int)t) < 0 && errno != EINTR)
+        log_error("poll failed", "error=%s", strerror(errno));
+    requester_poll(req, 0);
+    history_poll(hist);
+    api_run(api);
+}
+
+/* Answers the waiting requests and lets the answers go out. */
+static void shut_down(api_t *api, requester_t *req, history_t *hist) {
+    api_stats st;
+    api_stats_get(api, &st);
+    log_info("stopping: answering waiting requests", "waiting=%zu", st.waiting);
+    api_quiesce(api);
+    requester_shutdown(req, SHUTDOWN_FLUSH_MS);
+    int64_t until = time_mono_ms() + SHUTDOWN_DRAIN_MS;
+    while (api_connections(api) > 0 && time_mono_ms() < until) turn(api, req, hist, 50);
+    if (api_connections(api) > 0)
+        log_warn("connections still open at exit", "count=%u", api_connections(api));
+}
+
+static void log_summary(api_t *api, requester_t *req, history_t *hist) {
+    api_stats a;
+    requester_stats r;
+    history_stats h;
+    api_stats_get(api, &a);
+    requester_stats_get(req, &r);
+    history_stats_get(hist, &h);
+    log_info("stopped",
+             "requests=%llu orders=%llu replied=%llu failed=%llu timed_out=%llu not_sent=%llu "
+             "bad_replies=%llu late_replies=%llu unknown_replies=%llu idempotent_hits=%llu "
+             "history_entries=%zu",
+             (unsigned long long)a.requests, (unsigned long long)a.orders_placed,
+             (unsigned long long)r.results[REQUEST_REPLIED],
+             (unsigned long long)r.results[REQUEST_FAILED],
+             (unsigned long long)r.results[REQUEST_TIMED_OUT],
+             (unsigned long long)r.results[REQUEST_NOT_SENT],
+             (unsigned long long)r.results[REQUEST_BAD_REPLY],
+             (unsigned long long)r.late_replies, (unsigned long long)r.unknown_replies,
+             (unsigned long long)a.idempotent_hits, h.entries);
+}
+
+int main(int argc, char **argv) {
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"wait-ms", required_argument, NULL, 'w'},
+        {"reply-partition", required_argument, NULL, OPT_REPLY_PARTITION},
+        {"max-waiting", required_argument, NULL, OPT_MAX_WAITING},
+        CLI_LONGOPTS,
+        {NULL, 0, NULL, 0},
+    };
+    cli_common cli;
+    of_config cfg;
+    requester_t *req = NULL;
+    history_t *hist = NULL;
+    api_t *api = NULL;
+    int opt, status = 0, have_cfg = 0;
+    char errstr[512];
+
+    cli_init(&cli, PROG_NAME);
+    while ((opt = getopt_long(argc, argv, CLI_SHORTOPTS "l:w:", longopts, NULL)) != -1) {
+        int r = cli_handle(&cli, opt, optarg, &status);
+        if (r == CLI_EXIT) goto out;
+        if (r == CLI_HANDLED) continue;
+        switch (opt) {
+        case 'l': r = cli_override(&cli, "gateway.listen", optarg, "flag --listen"); break;
+        case 'w': r = cli_override(&cli, "gateway.wait_ms", optarg, "flag --wait-ms"); break;
+        case OPT_REPLY_PARTITION:
+            r = cli_override(&cli, "gateway.reply_partition", optarg, "flag --reply-partition");
+            break;
+        case OPT_MAX_WAITING:
+            r = cli_override(&cli, "gateway.max_waiting", optarg, "flag --max-waiting");
+            break;
+        case 'h': usage(stdout); goto out;
+        default: usage(stderr); status = EXIT_USAGE; goto out;
+        }
+        if (r != 0) {
+            status = EXIT_SOFTWARE;
+            goto out;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, PROG_NAME ": unexpected argument \"%s\" (see --help)\n", argv[optind]);
+        status = EXIT_USAGE;
+        goto out;
+    }
+    if ((status = cli_load_config(&cli, &cfg)) != 0) goto out;
+    have_cfg = 1;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal; /* no SA_RESTART: poll() returns on a signal */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a client gone mid-answer is an error return, not death */
+
+    /* The requester's reports go to the api, which needs the requester to
+     * exist first: requester_set_report() closes the circle before any
+     * request (and so any report) can be made. */
+    req = requester_new(&cfg, PROG_NAME, cfg.gateway_reply_partition,
+                        (size_t)cfg.gateway_max_waiting, NULL, NULL, errstr, sizeof(errstr));
+    if (!req) {
+        log_error("could not start", "error=%s", errstr);
+        status = EXIT_UNAVAILABLE;
+        goto out;
+    }
+    if (!(hist = history_new(&cfg, errstr, sizeof(errstr)))) {
+        log_error("could not start", "error=%s", errstr);
+        status = EXIT_UNAVAILABLE;
+        goto out;
+    }
+    if (!(api = api_new(&cfg, req, hist, errstr, sizeof(errstr)))) {
+        log_error("could not start", "error=%s", errstr);
+        status = EXIT_UNAVAILABLE;
+        goto out;
+    }
+    requester_set_report(req, api_on_report, api);
+    log_info("listening", "address=%s port=%d wait_ms=%d reply_partition=%d max_waiting=%d",
+             cfg.gateway_listen, api_port(api), cfg.gateway_wait_ms, cfg.gateway_reply_partition,
+             cfg.gateway_max_waiting);
+
+    int was_ready = 0;
+    while (run) {
+        turn(api, req, hist, TICK_MS);
+        int ready = requester_ready(req) && history_ready(hist);
+        if (ready && !was_ready) log_info("ready", "port=%d", api_port(api));
+        was_ready = ready;
+    }
+    shut_down(api, req, hist);
+    log_summary(api, req, hist);
+
+out:
+    api_free(api);
+    history_free(hist);
+    requester_free(req);
+    if (have_cfg) config_free(&cfg);
+    cli_free(&cli);
+    return status;
+}

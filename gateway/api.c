@@ -393,8 +393,10 @@ static void place_order(api_t *api, api_request *rq) {
     char order_id[ORDER_ID_MAX + 1] = "";
     const void *known = NULL;
     size_t known_len = 0;
+    int key_known = 0; /* a retry: its order was looked up already */
     if (key && recent_get(api->idempotency, key, strlen(key), &known, &known_len) == RECENT_OK &&
         known_len > sizeof(hash)) {
+        key_known = 1;
         uint64_t first;
         memcpy(&first, known, sizeof(first));
         if (first != hash) {
@@ -437,11 +439,27 @@ static void place_order(api_t *api, api_request *rq) {
     } else {
         id_uuid7(order_id);
     }
-    /* A second POST of an order already waiting here joins its wait. */
+    /* A second POST of an order already waiting here joins its wait; one
+     * whose id the history knows is answered from it, not placed again: an
+     * orderId chosen by the client is idempotent across gateway instances
+     * and restarts, as far back as the history reaches. */
     waiting_order *wo = waiting_find(api, order_id);
     if (wo) {
         suspend_on(api, rq, wo);
         goto done;
+    }
+    if (!key_known) {
+        const char *json;
+        size_t len;
+        int state = history_lookup(api->hist, order_id, &json, &len);
+        if (state == HISTORY_COMPLETED) {
+            with_outcome(rq, 201, order_id, json, len);
+            goto done;
+        }
+        if (state == HISTORY_ACCEPTED) {
+            accepted(rq, order_id);
+            goto done;
+        }
     }
     size_t idlen = strlen(order_id);
     wo = calloc(1, sizeof(*wo) + idlen + 1);

@@ -43,6 +43,7 @@ struct publisher {
     volatile sig_atomic_t *run;
     int finish_timeout_ms;
     int fatal;
+    char last_error[256]; /* why the last send failed at once */
     uint64_t sent, acked, failed; /* see publisher_stats */
     pending *pending;             /* head of the outstanding list */
     size_t in_flight;             /* entries on that list */
@@ -215,6 +216,7 @@ static void make_traceparent(char out[56]) {
 /* Counts and logs an order that never made it into the producer: it was
  * sent to the publisher, and failed. */
 static int send_failed(publisher *p, const char *order_id, const char *why) {
+    snprintf(p->last_error, sizeof(p->last_error), "%s", why);
     p->sent++;
     p->failed++;
     log_error("order not acknowledged", "order_id=%s error=%s", order_id, why);
@@ -305,6 +307,8 @@ void publisher_on_failure(publisher *p, publisher_ack_fn *on_failure) {
 }
 
 size_t publisher_in_flight(const publisher *p) { return p->in_flight; }
+
+const char *publisher_last_error(const publisher *p) { return p->last_error; }
 
 rd_kafka_t *publisher_kafka(publisher *p) { return p->rk; }
 

@@ -88,6 +88,9 @@ int publisher_send_request(publisher *p, const order_placed_t *order,
 /* Serves delivery reports, waiting up to timeout_ms for the first one. */
 void publisher_poll(publisher *p, int timeout_ms);
 
+/* Why the last send that returned PUBLISH_ERR failed ("" before any). */
+const char *publisher_last_error(const publisher *p);
+
 /* Orders sent whose delivery report has not come yet. */
 size_t publisher_in_flight(const publisher *p);
 

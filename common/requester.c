@@ -150,7 +150,10 @@ static void on_deadline(const uint8_t id[PENDING_ID_LEN], int64_t deadline_ms, v
         report(r, rq, REQUEST_TIMED_OUT, NULL, NULL);
         maybe_free(r, rq);
     } else {
-        rq->expired = 1; /* the delivery report decides */
+        /* The delivery report decides the result; a reply that comes before
+         * it is already late. */
+        rq->expired = 1;
+        remember_timed_out(r, rq);
     }
 }
 
@@ -337,7 +340,7 @@ int requester_send(requester_t *r, const order_placed_t *order, int64_t wait_ms,
         (void)pending_take(r->waiting, rq->correlation_id, NULL);
         free(rq);
         if (rc == PUBLISH_FULL) return REQUESTER_FULL;
-        snprintf(errstr, errsize, "the order could not be enqueued (see the log)");
+        snprintf(errstr, errsize, "%s", publisher_last_error(r->pub));
         return REQUESTER_ERR;
     }
     rq->next = r->live;
@@ -406,7 +409,13 @@ static void drain_wakeups(requester_t *r) {
 static void serve(requester_t *r) {
     drain_wakeups(r);
     publisher_poll(r->pub, 0);
-    for (int i = 0; i < REPLY_BATCH; i++) {
+    for (int i = 0;; i++) {
+        if (i == REPLY_BATCH) {
+            /* More may be queued, and librdkafka wakes the pipe only when
+             * a queue turns non-empty: wake it ourselves for the next turn. */
+            (void)!write(r->wake[1], "r", 1);
+            break;
+        }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, 0);
         if (!m) break;
         if (m->err) {

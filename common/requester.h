@@ -16,8 +16,9 @@
  *     requester started. No rebalance ever takes its partitions away;
  *   - two pending sets (common/pending.h): the requests waiting, with a
  *     deadline heap so that expiry costs O(log n) per request and no scan,
- *     and the correlation ids that timed out recently, so that a late reply
- *     is counted as late rather than unknown.
+ *     and the correlation ids that timed out in the last five minutes (up
+ *     to max_waiting of them), so that a late reply is counted as late
+ *     rather than unknown.
  *
  * Ready barrier: until the reply consumer is positioned, requester_send()
  * refuses with REQUESTER_NOT_READY, so no reply can come before its reader.

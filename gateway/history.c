@@ -214,7 +214,13 @@ void history_poll(history_t *h) {
     char buf[64];
     while (read(h->wake[0], buf, sizeof(buf)) > 0) {
     }
-    for (int i = 0; i < READ_BATCH; i++) {
+    for (int i = 0;; i++) {
+        if (i == READ_BATCH) {
+            /* More may be queued: librdkafka wakes the pipe only when the
+             * queue turns non-empty, so wake it for the next turn. */
+            (void)!write(h->wake[1], "h", 1);
+            break;
+        }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(h->consumer, 0);
         if (!m) break;
         if (m->err) log_warn("history consumer error", "error=%s", rd_kafka_message_errstr(m));

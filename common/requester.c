@@ -384,6 +384,12 @@ static void handle_reply(requester_t *r, const rd_kafka_message_t *m) {
         snprintf(why, sizeof(why), "the reply is for order %s",
                  outcome->order_id ? outcome->order_id : "(none)");
         report(r, rq, REQUEST_BAD_REPLY, NULL, why);
+    } else if (outcome->status != ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FULFILLED &&
+               outcome->status != ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_REJECTED &&
+               outcome->status != ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FAILED) {
+        rq->acknowledged = 1;
+        snprintf(why, sizeof(why), "the reply has no known status (%d)", (int)outcome->status);
+        report(r, rq, REQUEST_BAD_REPLY, NULL, why);
     } else {
         /* A reply proves the order reached Kafka, even before its report. */
         rq->acknowledged = 1;

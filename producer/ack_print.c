@@ -1,3 +1,6 @@
+/* ack_print: what the producing modes (place, send, load) print for each
+ * order Kafka has acknowledged: its id (the buzzer). With --wait they print
+ * each order's report instead: see wait.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

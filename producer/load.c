@@ -6,7 +6,12 @@
  * answer REJECTED) and another share asks for a sold-out product. With
  * --seed the same orders come out every time (the ids still differ: they
  * are keys, and must not collide with an earlier run's). Sending is paced
- * by a token bucket when --rate is given. */
+ * by a token bucket when --rate is given.
+ *
+ * With --wait each order goes through a requester: up to 10000 orders wait
+ * for their reply at once (beyond that, sending pauses until replies or
+ * deadlines make room), each report is printed as a line, and the summary
+ * adds the reply latency percentiles. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +30,7 @@
 #define MAX_ITEMS 5
 #define PROGRESS_EVERY_MS 200
 #define POLL_SLICE_MS 100
+#define LOAD_MAX_WAITING 10000 /* --wait: orders waiting for their reply at once */
 
 /* ---- the random sequence ---------------------------------------------- */
 
@@ -220,30 +226,57 @@ static void pacer_take(pacer *pc) { pc->tokens -= 1.0; }
 
 typedef struct progress {
     int enabled;
-    publisher *pub;
+    publisher *pub;    /* without --wait */
+    requester_t *req;  /* with --wait */
     long count;
     int64_t start_ms, last_draw_ms;
     int width; /* of the last line drawn, to blank it */
 } progress;
 
+/* Redraws the progress line, at most every PROGRESS_EVERY_MS unless force.
+ * Without --wait it counts acknowledgements; with --wait reports: replies
+ * (FULFILLED, REJECTED or FAILED), timeouts, and orders not sent or with
+ * an unreadable reply ("errors"), the rate and eta being those of reports. */
 static void progress_draw(progress *pg, int force) {
     if (!pg->enabled) return;
     int64_t now = time_mono_ms();
     if (!force && now - pg->last_draw_ms < PROGRESS_EVERY_MS) return;
     pg->last_draw_ms = now;
-    publisher_stats st;
-    publisher_get_stats(pg->pub, &st);
+    uint64_t sent, done, rated, counted[3] = {0, 0, 0};
+    if (pg->req) {
+        requester_stats st;
+        requester_stats_get(pg->req, &st);
+        sent = st.sent;
+        counted[0] = st.results[REQUEST_REPLIED] + st.results[REQUEST_FAILED];
+        counted[1] = st.results[REQUEST_TIMED_OUT];
+        counted[2] = st.results[REQUEST_NOT_SENT] + st.results[REQUEST_BAD_REPLY];
+        done = counted[0] + counted[1] + counted[2] + st.results[REQUEST_SHUTDOWN];
+        rated = done;
+    } else {
+        publisher_stats st;
+        publisher_get_stats(pg->pub, &st);
+        sent = st.sent;
+        counted[0] = st.acked;
+        counted[1] = st.failed;
+        done = st.acked + st.failed;
+        rated = st.acked;
+    }
     double secs = (double)(now - pg->start_ms) / 1000.0;
-    double rate = secs > 0 ? (double)st.acked / secs : 0;
+    double rate = secs > 0 ? (double)rated / secs : 0;
     char eta[32] = "?";
-    uint64_t left = (uint64_t)pg->count > st.acked + st.failed
-                        ? (uint64_t)pg->count - st.acked - st.failed
-                        : 0;
+    uint64_t left = (uint64_t)pg->count > done ? (uint64_t)pg->count - done : 0;
     if (rate > 0) snprintf(eta, sizeof(eta), "%.1fs", (double)left / rate);
-    char line[160];
-    int w = snprintf(line, sizeof(line), "sent %llu/%ld  acked %llu  failed %llu  %.0f/s  eta %s",
-                     (unsigned long long)st.sent, pg->count, (unsigned long long)st.acked,
-                     (unsigned long long)st.failed, rate, eta);
+    char line[200];
+    int w;
+    if (pg->req)
+        w = snprintf(line, sizeof(line),
+                     "sent %llu/%ld  replied %llu  timed out %llu  errors %llu  %.0f/s  eta %s",
+                     (unsigned long long)sent, pg->count, (unsigned long long)counted[0],
+                     (unsigned long long)counted[1], (unsigned long long)counted[2], rate, eta);
+    else
+        w = snprintf(line, sizeof(line), "sent %llu/%ld  acked %llu  failed %llu  %.0f/s  eta %s",
+                     (unsigned long long)sent, pg->count, (unsigned long long)counted[0],
+                     (unsigned long long)counted[1], rate, eta);
     if (w < 0) return;
     if (w >= (int)sizeof(line)) w = (int)sizeof(line) - 1;
     fprintf(stderr, "\r%s%*s", line, pg->width > w ? pg->width - w : 0, "");
@@ -262,14 +295,34 @@ static void progress_clear(progress *pg) {
 
 /* ---- the mode ---------------------------------------------------------- */
 
+/* Takes a token from the pacer and returns 1; or, when none is there yet,
+ * serves the publisher or the requester for up to one slice (so that the
+ * run flag and the progress line get their turn) and returns 0: the caller
+ * looks at the run flag and comes back. */
+static int load_pace(const mode_ctx *ctx, pacer *pc, publisher *p, wait_session *ws,
+                     progress *pg) {
+    int64_t wait = pacer_wait_ms(pc, time_mono_ms());
+    if (wait > 0) {
+        int slice = wait < POLL_SLICE_MS ? (int)wait : POLL_SLICE_MS;
+        if (ctx->wait) wait_poll(ws, slice);
+        else publisher_poll(p, slice);
+        progress_draw(pg, 0);
+        return 0;
+    }
+    pacer_take(pc);
+    return 1;
+}
+
 int mode_load(const mode_ctx *ctx, const load_opts *o) {
     char errstr[512];
     generator *g = NULL;
     publisher *p = NULL;
     ack_printer printer = {.json = ctx->json, .write_failed = 0};
+    wait_session ws;
     int rc, interrupted = 0;
     uint64_t seed = o->seed;
 
+    memset(&ws, 0, sizeof(ws));
     if (!o->has_seed) id_random_bytes(&seed, sizeof(seed));
     g = malloc(sizeof(*g));
     if (!g) {
@@ -284,51 +337,72 @@ int mode_load(const mode_ctx *ctx, const load_opts *o) {
     if (o->soldout_share > 0 && g->n_soldout == 0)
         log_warn("no sold-out product in the catalog, --soldout-share ignored", NULL);
 
-    p = publisher_new(ctx->cfg, PROG_NAME, o->ids ? publisher_ack_print : NULL, &printer, ctx->run, errstr,
-                      sizeof(errstr));
-    if (!p) {
-        fprintf(stderr, PROG_NAME ": %s\n", errstr);
-        rc = EXIT_CONFIG;
-        goto done;
+    if (ctx->wait) {
+        if ((rc = wait_start(&ws, ctx, "load", LOAD_MAX_WAITING, 1)) != 0) goto done;
+    } else {
+        p = publisher_new(ctx->cfg, PROG_NAME, o->ids ? publisher_ack_print : NULL, &printer,
+                          ctx->run, errstr, sizeof(errstr));
+        if (!p) {
+            fprintf(stderr, PROG_NAME ": %s\n", errstr);
+            rc = EXIT_CONFIG;
+            goto done;
+        }
     }
     log_info("load starting", "count=%ld rate=%g customers=%ld invalid_share=%g "
-             "soldout_share=%g seed=%llu topic=%s",
+             "soldout_share=%g seed=%llu topic=%s wait=%d deadline_ms=%lld",
              o->count, o->rate, o->customers, o->invalid_share, o->soldout_share,
-             (unsigned long long)seed, ctx->cfg->topic_orders);
+             (unsigned long long)seed, ctx->cfg->topic_orders, ctx->wait,
+             ctx->wait ? (long long)ctx->deadline_ms : 0LL);
 
     int64_t start = time_mono_ms();
-    progress pg = {.enabled = ctx->progress, .pub = p, .count = o->count, .start_ms = start,
-                   .last_draw_ms = start, .width = 0};
+    progress pg = {.enabled = ctx->progress, .pub = p, .req = ws.req, .count = o->count,
+                   .start_ms = start, .last_draw_ms = start, .width = 0};
     pacer pc = {0};
     if (o->rate > 0) pacer_init(&pc, o->rate, start);
 
-    long i = 0; /* orders generated and handed to the publisher */
+    long i = 0; /* orders generated and handed to the publisher or the requester */
     while (i < o->count) {
         if (!*ctx->run) {
             interrupted = 1;
             break;
         }
-        /* Stop on a fatal error (every send would fail) or when the ids
+        /* Stop on a fatal error (every send would fail) or when stdout
          * cannot be written; what is in flight is still finished. */
-        if (publisher_fatal(p) || printer.write_failed) break;
-        if (o->rate > 0) {
-            int64_t wait = pacer_wait_ms(&pc, time_mono_ms());
-            if (wait > 0) {
-                publisher_poll(p, wait < POLL_SLICE_MS ? (int)wait : POLL_SLICE_MS);
-                progress_draw(&pg, 0);
-                continue;
-            }
-            pacer_take(&pc);
-        }
+        if (ctx->wait ? ws.write_failed : (publisher_fatal(p) || printer.write_failed)) break;
+        if (o->rate > 0 && !load_pace(ctx, &pc, p, &ws, &pg)) continue;
         generator_next(g);
-        if (publisher_send(p, &g->order) == PUBLISH_STOPPED) {
-            interrupted = 1;
-            break;
+        if (ctx->wait) {
+            if (wait_send(&ws, &g->order) == WAIT_STOPPED) {
+                interrupted = !*ctx->run;
+                break;
+            }
+            i++;
+            wait_poll(&ws, 0);
+        } else {
+            if (publisher_send(p, &g->order) == PUBLISH_STOPPED) {
+                interrupted = 1;
+                break;
+            }
+            i++;
+            publisher_poll(p, 0);
         }
-        i++;
-        publisher_poll(p, 0);
         progress_draw(&pg, 0);
     }
+
+    uint64_t broken = 0;
+    for (int k = KIND_ZERO_QUANTITY; k <= KIND_NO_ITEMS; k++) broken += g->kinds[k];
+    for (int k = KIND_ZERO_QUANTITY; k < KIND_COUNT; k++)
+        log_debug("orders generated", "kind=%s count=%llu", kind_names[k],
+                  (unsigned long long)g->kinds[k]);
+    if (ctx->wait) {
+        if (!interrupted) interrupted = wait_drain(&ws, progress_tick, &pg);
+        progress_clear(&pg);
+        log_info("load finished", "generated=%ld invalid=%llu soldout=%llu", i,
+                 (unsigned long long)broken, (unsigned long long)g->kinds[KIND_SOLDOUT]);
+        rc = wait_finish(&ws, interrupted, 0);
+        goto done;
+    }
+
     publisher_finish(p, progress_tick, &pg);
     progress_clear(&pg);
 
@@ -338,8 +412,6 @@ int mode_load(const mode_ctx *ctx, const load_opts *o) {
         log_error("orders not sent after the fatal producer error", "not_sent=%ld",
                   o->count - i);
     int64_t elapsed = time_mono_ms() - start;
-    uint64_t broken = 0;
-    for (int k = KIND_ZERO_QUANTITY; k <= KIND_NO_ITEMS; k++) broken += g->kinds[k];
     log_info("load finished",
              "sent=%llu acked=%llu failed=%llu elapsed_ms=%lld rate=%.1f invalid=%llu "
              "soldout=%llu",
@@ -348,13 +420,11 @@ int mode_load(const mode_ctx *ctx, const load_opts *o) {
              elapsed > 0 ? (double)st.acked * 1000.0 / (double)elapsed : 0.0,
              (unsigned long long)broken,
              (unsigned long long)g->kinds[KIND_SOLDOUT]);
-    for (int k = KIND_ZERO_QUANTITY; k < KIND_COUNT; k++)
-        log_debug("orders generated", "kind=%s count=%llu", kind_names[k],
-                  (unsigned long long)g->kinds[k]);
     rc = mode_exit_status(st.failed > 0 || publisher_fatal(p), printer.write_failed,
-                          interrupted, 0);
+                          interrupted, 0, 0, 0);
 
 done:
+    wait_free(&ws);
     publisher_destroy(p);
     free(g);
     return rc;

@@ -36,6 +36,10 @@ typedef enum { MODE_NONE = 0, MODE_PLACE, MODE_SEND, MODE_LOAD, MODE_OUTCOMES } 
 
 static const char *const mode_names[] = {"", "place", "send", "load", "outcomes"};
 
+/* --deadline: the default and the largest, in ms. */
+#define DEADLINE_DEFAULT_MS 30000
+#define DEADLINE_MAX_MS 3600000L
+
 #define M_PLACE (1u << MODE_PLACE)
 #define M_SEND (1u << MODE_SEND)
 #define M_LOAD (1u << MODE_LOAD)
@@ -57,6 +61,8 @@ enum {
     OPT_IDS,
     OPT_EXPECT,
     OPT_TIMEOUT,
+    OPT_WAIT,
+    OPT_DEADLINE,
     OPT_LAST
 };
 
@@ -76,6 +82,8 @@ static const struct option long_options[] = {
     {"ids", no_argument, NULL, OPT_IDS},
     {"expect", required_argument, NULL, OPT_EXPECT},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"wait", no_argument, NULL, OPT_WAIT},
+    {"deadline", required_argument, NULL, OPT_DEADLINE},
     {NULL, 0, NULL, 0},
 };
 
@@ -88,6 +96,7 @@ static unsigned option_modes(int opt) {
     case OPT_SOLDOUT_SHARE: case OPT_SEED: case OPT_IDS:
         return M_LOAD;
     case OPT_EXPECT: case OPT_TIMEOUT: return M_OUTCOMES;
+    case OPT_WAIT: case OPT_DEADLINE: return M_PLACE | M_SEND | M_LOAD;
     default: return 0;
     }
 }
@@ -109,6 +118,8 @@ typedef struct args {
     send_opts send;
     load_opts load;
     outcomes_opts outcomes;
+    int wait;            /* --wait */
+    long deadline_ms;    /* --deadline */
 } args;
 
 static void usage(FILE *f) {
@@ -116,7 +127,8 @@ static void usage(FILE *f) {
             "Usage: " PROG_NAME " [options] MODE [mode options] [args]\n"
             "\n"
             "Places orders on Kafka as OrderPlaced events (idempotent producer,\n"
-            "acks=all) and prints each order id as soon as Kafka has acknowledged it.\n"
+            "acks=all) and prints each order id as soon as Kafka has acknowledged it,\n"
+            "or with --wait each order's outcome once the worker has replied.\n"
             "Options may come before or after MODE.\n"
             "\n"
             "Modes:\n"
@@ -158,6 +170,17 @@ static void usage(FILE *f) {
             "  --timeout SEC              give up after SEC seconds (default 60; 0: never)\n"
             "                             Without --expect: print every outcome as a line of\n"
             "                             JSON until the timeout or Ctrl-C (a tail).\n"
+            "\n"
+            "wait options (place, send, load):\n"
+            "  --wait                     synchronous: wait for each order's reply (its\n"
+            "                             outcome) and print it instead of the id (load:\n"
+            "                             with or without --ids); replies are read from\n"
+            "                             topics.replies\n"
+            "  --deadline MS              how long each reply is waited for, from the order's\n"
+            "                             send (default 30000, 1 to 3600000; needs --wait).\n"
+            "                             An order without a reply by then is TIMED_OUT: it\n"
+            "                             is queued and still processed, its outcome comes\n"
+            "                             later on orders.completed\n"
             "\n");
     cli_print_common_usage(f);
     fprintf(f,
@@ -167,6 +190,17 @@ static void usage(FILE *f) {
             "  place, send and load --ids print each order id on stdout as soon as Kafka\n"
             "  has acknowledged it; with --json one object per line instead:\n"
             "  {\"orderId\":\"...\",\"topic\":\"orders\",\"partition\":3,\"offset\":17}\n"
+            "  With --wait, one line per order as its reply (or the end of its wait) comes:\n"
+            "    <id> FULFILLED total=<minor units> <currency>\n"
+            "    <id> REJECTED total=<minor units> <currency> reason=\"...\"   (FAILED alike)\n"
+            "    <id> TIMED_OUT                acknowledged, no reply by the deadline\n"
+            "    <id> NOT_SENT error=\"...\"     not acknowledged by Kafka\n"
+            "    <id> BAD_REPLY error=\"...\"    a reply that is not this order's outcome\n"
+            "    <id> SHUTDOWN                 acknowledged, the wait ended by a signal\n"
+            "  with --json the outcome as the JSON of OrderCompleted, and the others as\n"
+            "  {\"orderId\":\"...\",\"result\":\"timed_out\"} (\"not_sent\", \"bad_reply\" with\n"
+            "  \"error\", \"shutdown\"). The summary on stderr counts the results (load: with\n"
+            "  the reply latency p50, p99, p99.9 and max).\n"
             "  outcomes --expect prints a summary table (with --json, one object).\n"
             "  On a terminal, load and outcomes draw a progress line on stderr (not with -q).\n"
             "\n"
@@ -177,30 +211,42 @@ static void usage(FILE *f) {
             "[{\"sku\":\"FRIES-LARGE\",\"quantity\":1,\"unitPrice\":\"449\"}]}'\n"
             "  " PROG_NAME " send orders.ndjson > ids.txt\n"
             "  " PROG_NAME " load --count 10000 --rate 500 --ids > ids.txt\n"
+            "  " PROG_NAME " place --wait --deadline 5000 --customer c-42 \\\n"
+            "      --item BURGER-CLASSIC:2      # prints: <id> FULFILLED total=2439 EUR\n"
+            "  " PROG_NAME " load --count 1000 --wait > results.txt\n"
             "  " PROG_NAME " outcomes --expect ids.txt --timeout 120\n"
             "  " PROG_NAME " load --count 1000 --ids | " PROG_NAME " outcomes --expect -\n"
             "  " PROG_NAME " outcomes --timeout 0          # tail every outcome\n"
             "\n"
             "Exit status:\n"
-            "  0    every order acknowledged (outcomes: every expected order has an outcome)\n"
-            "  1    outcomes: some expected orders have no outcome by the deadline\n"
+            "  0    every order acknowledged (--wait: every order answered FULFILLED or\n"
+            "       REJECTED; outcomes: every expected order has an outcome)\n"
+            "  1    outcomes: some expected orders have no outcome by the deadline;\n"
+            "       --wait: some outcome is FAILED, or a reply could not be read\n"
             "  64   usage error\n"
             "  65   some input was invalid (and skipped); every valid order was acknowledged\n"
             "  69   some orders were not acknowledged by Kafka, or not sent after a fatal\n"
-            "       producer error\n"
+            "       producer error; --wait: the replies topic could not be read (nothing\n"
+            "       was sent)\n"
             "  74   stdout could not be written (full disk, closed pipe): the ids or the\n"
             "       summary are incomplete; orders already sent are still waited for\n"
+            "  75   --wait: some order was acknowledged but had no reply by its deadline\n"
+            "       (TIMED_OUT): it is still processed, its outcome comes later\n"
             "  78   bad configuration (nothing was sent)\n"
             "  130  interrupted by SIGINT/SIGTERM before finishing; orders already sent\n"
-            "       are still waited for; a second signal exits at once\n"
-            "  When several apply, the first of 69, 74, 130, 65 wins (outcomes: 69, 74,\n"
-            "  130, 1).\n"
+            "       are still waited for (--wait: for Kafka's acknowledgement, up to 5 s,\n"
+            "       not for replies: each order waiting gets its SHUTDOWN or NOT_SENT\n"
+            "       line); a second signal exits at once\n"
+            "  When several apply, the first of 69, 74, 130, 65, 75, 1 wins (outcomes: 69,\n"
+            "  74, 130, 1).\n"
             "\n"
             "Environment:\n"
             "  ORDERFLEET_KAFKA_BOOTSTRAP_SERVERS  the brokers, like -b\n"
             "  ORDERFLEET_KAFKA_<PROPERTY>         any librdkafka property, '_' for '.'\n"
             "  ORDERFLEET_TOPICS_ORDERS            topic of placed orders (default orders)\n"
             "  ORDERFLEET_TOPICS_COMPLETED         topic of outcomes (default orders.completed)\n"
+            "  ORDERFLEET_TOPICS_REPLIES           topic of --wait's replies (default\n"
+            "                                      orders.replies)\n"
             "  ORDERFLEET_LOG_LEVEL                error, warn, info (default) or debug\n"
             "  Every setting has one; see --help-config.\n");
 }
@@ -284,6 +330,10 @@ static int mode_option(args *a, int opt, const char *arg) {
     case OPT_IDS: a->load.ids = 1; break;
     case OPT_EXPECT: a->outcomes.expect = arg; break;
     case OPT_TIMEOUT: bad = parse_double(name, arg, 0, 1e9, &a->outcomes.timeout_s); break;
+    case OPT_WAIT: a->wait = 1; break;
+    case OPT_DEADLINE:
+        bad = parse_long(name, arg, 1, DEADLINE_MAX_MS, &a->deadline_ms);
+        break;
     default: break;
     }
     return bad ? EXIT_USAGE : 0;
@@ -359,6 +409,8 @@ static int check_args(args *a) {
     for (int opt = OPT_FIRST; opt < OPT_LAST; opt++)
         if (a->seen[opt - OPT_FIRST] && !(option_modes(opt) & (1u << a->mode)))
             return usage_error("--%s is not an option of mode %s", option_name(opt), mode);
+    if (a->seen[OPT_DEADLINE - OPT_FIRST] && !a->wait)
+        return usage_error("--deadline only applies with --wait");
 
     switch (a->mode) {
     case MODE_PLACE: {
@@ -425,6 +477,7 @@ int main(int argc, char **argv) {
     a.load.invalid_share = 0.05;
     a.load.soldout_share = 0.03;
     a.outcomes.timeout_s = 60;
+    a.deadline_ms = DEADLINE_DEFAULT_MS;
     a.positional = calloc((size_t)argc + 1, sizeof(*a.positional));
     a.place.items = calloc((size_t)argc + 1, sizeof(*a.place.items));
     a.place.attrs = calloc((size_t)argc + 1, sizeof(*a.place.attrs));
@@ -455,6 +508,8 @@ int main(int argc, char **argv) {
         .json = cli.json,
         .progress = isatty(STDERR_FILENO) && cli.verbosity >= 0,
         .run = &run,
+        .wait = a.wait,
+        .deadline_ms = a.deadline_ms,
     };
     switch (a.mode) {
     case MODE_PLACE: rc = mode_place(&ctx, &a.place); break;

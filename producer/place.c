@@ -1,5 +1,6 @@
 /* place: one order, from flags or from a JSON argument, published and
- * waited for; its id is printed once Kafka has acknowledged it. */
+ * waited for; its id is printed once Kafka has acknowledged it, or with
+ * --wait the line of its reply (or of its timeout) once that has come. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <limits.h>
@@ -164,6 +165,21 @@ static int build_order(const place_opts *o, place_order *po) {
     return 0;
 }
 
+/* --wait: sends the order through a requester and waits for its one line.
+ * A signal ends the wait at once: the order's line then says SHUTDOWN (or
+ * NOT_SENT), and the exit status is 130. */
+static int place_wait(const mode_ctx *ctx, const order_placed_t *order) {
+    wait_session ws;
+    int rc = wait_start(&ws, ctx, "place", 1, 0);
+    if (rc == 0) {
+        int interrupted = wait_send(&ws, order) == WAIT_STOPPED ? !*ctx->run
+                                                                : wait_drain(&ws, NULL, NULL);
+        rc = wait_finish(&ws, interrupted, 0);
+    }
+    wait_free(&ws);
+    return rc;
+}
+
 int mode_place(const mode_ctx *ctx, const place_opts *o) {
     char errstr[512];
     place_order po;
@@ -186,6 +202,10 @@ int mode_place(const mode_ctx *ctx, const place_opts *o) {
         if ((rc = build_order(o, &po)) != 0) goto done;
         order = &po.msg;
     }
+    if (ctx->wait) {
+        rc = place_wait(ctx, order);
+        goto done;
+    }
 
     p = publisher_new(ctx->cfg, PROG_NAME, publisher_ack_print, &printer, ctx->run, errstr,
                       sizeof(errstr));
@@ -200,7 +220,7 @@ int mode_place(const mode_ctx *ctx, const place_opts *o) {
     publisher_stats st;
     publisher_get_stats(p, &st);
     rc = mode_exit_status(st.failed > 0 || publisher_fatal(p), printer.write_failed,
-                          sent == PUBLISH_STOPPED, 0);
+                          sent == PUBLISH_STOPPED, 0, 0, 0);
 
 done:
     publisher_destroy(p);

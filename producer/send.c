@@ -1,9 +1,12 @@
 /* send: NDJSON orders from a file or stdin, one JSON object per line, each
- * published as it is read; ids are printed as they are acknowledged.
+ * published as it is read; ids are printed as they are acknowledged, or
+ * with --wait each order's reply line as it comes (up to 10000 orders wait
+ * at once; beyond that, reading pauses until replies make room).
  *
  * The input is read with poll(2) and read(2) rather than stdio so that,
- * while a pipe or a terminal is quiet, delivery reports are still served
- * (the ids of earlier lines appear at once) and Ctrl-C is noticed.
+ * while a pipe or a terminal is quiet, delivery reports and replies are
+ * still served (the lines of earlier orders appear at once) and Ctrl-C is
+ * noticed.
  *
  * After a fatal producer error nothing more is sent, but the rest of the
  * input is still read and parsed, so that the log can say exactly how many
@@ -27,6 +30,7 @@
 #define SEND_LINE_MAX (1024 * 1024) /* longest line accepted, without its newline */
 #define READ_CHUNK 65536
 #define READ_WAIT_MS 100
+#define SEND_MAX_WAITING 10000 /* --wait: orders waiting for their reply at once */
 
 enum { LR_LINE, LR_TOO_LONG, LR_EOF, LR_AGAIN, LR_ERR };
 
@@ -90,9 +94,10 @@ static int reader_end_line(line_reader *r) {
 
 /* Returns the next line (LR_LINE: r->line, r->line_len, without its '\n'),
  * LR_TOO_LONG for a line past the limit, LR_EOF, LR_AGAIN when no complete
- * line arrived within wait_ms (or a signal came), or LR_ERR with errno. A
- * last line without '\n' is still a line. */
-static int reader_next(line_reader *r, int wait_ms) {
+ * line arrived within wait_ms (or a signal came, or wake_fd became
+ * readable: -1 for none), or LR_ERR with errno. A last line without '\n'
+ * is still a line. */
+static int reader_next(line_reader *r, int wait_ms, int wake_fd) {
     if (r->done) {
         r->line_len = 0;
         r->line[0] = '\0';
@@ -116,10 +121,11 @@ static int reader_next(line_reader *r, int wait_ms) {
         }
         if (r->eof) return r->in_line ? reader_end_line(r) : LR_EOF;
 
-        struct pollfd pfd = {.fd = r->fd, .events = POLLIN, .revents = 0};
-        int ready = poll(&pfd, 1, wait_ms);
+        struct pollfd pfd[2] = {{.fd = r->fd, .events = POLLIN, .revents = 0},
+                                {.fd = wake_fd, .events = POLLIN, .revents = 0}};
+        int ready = poll(pfd, wake_fd >= 0 ? 2 : 1, wait_ms);
         if (ready < 0) return errno == EINTR ? LR_AGAIN : LR_ERR;
-        if (ready == 0) return LR_AGAIN;
+        if (ready == 0 || pfd[0].revents == 0) return LR_AGAIN;
         ssize_t got = read(r->fd, r->chunk, READ_CHUNK);
         if (got < 0) {
             if (errno == EINTR || errno == EAGAIN) return LR_AGAIN;
@@ -138,6 +144,14 @@ static int is_blank(const char *s, size_t n) {
     return 1;
 }
 
+/* How long reader_next() may wait for input: READ_WAIT_MS, less when a
+ * reply's deadline is nearer. */
+static int read_wait_ms(const mode_ctx *ctx, const wait_session *ws) {
+    if (!ctx->wait) return READ_WAIT_MS;
+    int64_t due = requester_next_timeout(ws->req);
+    return due >= 0 && due < READ_WAIT_MS ? (int)due : READ_WAIT_MS;
+}
+
 int mode_send(const mode_ctx *ctx, const send_opts *o) {
     char errstr[512];
     const char *name = o->path && strcmp(o->path, "-") != 0 ? o->path : NULL;
@@ -147,7 +161,9 @@ int mode_send(const mode_ctx *ctx, const send_opts *o) {
     line_reader r;
     publisher *p = NULL;
     ack_printer printer = {.json = ctx->json, .write_failed = 0};
+    wait_session ws;
 
+    memset(&ws, 0, sizeof(ws));
     if (reader_init(&r, -1) != 0) {
         fprintf(stderr, PROG_NAME ": out of memory\n");
         reader_free(&r);
@@ -163,12 +179,16 @@ int mode_send(const mode_ctx *ctx, const send_opts *o) {
     }
     r.fd = fd;
 
-    p = publisher_new(ctx->cfg, PROG_NAME, publisher_ack_print, &printer, ctx->run, errstr,
-                      sizeof(errstr));
-    if (!p) {
-        fprintf(stderr, PROG_NAME ": %s\n", errstr);
-        rc = EXIT_CONFIG;
-        goto done;
+    if (ctx->wait) {
+        if ((rc = wait_start(&ws, ctx, "send", SEND_MAX_WAITING, 0)) != 0) goto done;
+    } else {
+        p = publisher_new(ctx->cfg, PROG_NAME, publisher_ack_print, &printer, ctx->run, errstr,
+                          sizeof(errstr));
+        if (!p) {
+            fprintf(stderr, PROG_NAME ": %s\n", errstr);
+            rc = EXIT_CONFIG;
+            goto done;
+        }
     }
 
     for (;;) {
@@ -176,11 +196,12 @@ int mode_send(const mode_ctx *ctx, const send_opts *o) {
             interrupted = 1;
             break;
         }
-        if (printer.write_failed) break;
-        int got = reader_next(&r, READ_WAIT_MS);
+        if (printer.write_failed || ws.write_failed) break;
+        int got = reader_next(&r, read_wait_ms(ctx, &ws), ctx->wait ? requester_fd(ws.req) : -1);
         if (got == LR_EOF) break;
         if (got == LR_AGAIN) {
-            publisher_poll(p, 0);
+            if (ctx->wait) wait_poll(&ws, 0);
+            else publisher_poll(p, 0);
             continue;
         }
         if (got == LR_ERR) {
@@ -210,6 +231,16 @@ int mode_send(const mode_ctx *ctx, const send_opts *o) {
             invalid++;
             continue;
         }
+        if (ctx->wait) {
+            int sent = wait_send(&ws, order);
+            codec_placed_free(order);
+            if (sent == WAIT_STOPPED) {
+                interrupted = !*ctx->run;
+                break;
+            }
+            wait_poll(&ws, 0);
+            continue;
+        }
         if (publisher_fatal(p)) {
             if (not_sent++ == 0) first_not_sent = r.lineno;
             codec_placed_free(order);
@@ -222,6 +253,14 @@ int mode_send(const mode_ctx *ctx, const send_opts *o) {
             break;
         }
         publisher_poll(p, 0);
+    }
+
+    if (ctx->wait) {
+        if (!interrupted) interrupted = wait_drain(&ws, NULL, NULL);
+        log_info("send finished", "lines=%ld invalid=%llu", r.lineno,
+                 (unsigned long long)invalid);
+        rc = wait_finish(&ws, interrupted, invalid > 0 || read_failed);
+        goto done;
     }
     publisher_finish(p, NULL, NULL);
 
@@ -238,9 +277,10 @@ int mode_send(const mode_ctx *ctx, const send_opts *o) {
              r.lineno, (unsigned long long)st.sent, (unsigned long long)st.acked,
              (unsigned long long)st.failed, (unsigned long long)invalid);
     rc = mode_exit_status(st.failed > 0 || publisher_fatal(p), printer.write_failed,
-                          interrupted, invalid > 0 || read_failed);
+                          interrupted, invalid > 0 || read_failed, 0, 0);
 
 done:
+    wait_free(&ws);
     publisher_destroy(p);
     if (name) close(fd);
     reader_free(&r);

@@ -1,7 +1,8 @@
 /* Integration: the programs as a user runs them. order-devbroker, the
  * command lines of all three programs, order-producer's modes against a mock
- * cluster (and against no broker at all), and the hand-run path of DESIGN:
- * a worker, `order-producer load --ids`, then `order-producer outcomes`.
+ * cluster (and against no broker at all), the hand-run path of DESIGN:
+ * a worker, `order-producer load --ids`, then `order-producer outcomes`,
+ * and the synchronous path: place, send and load with --wait.
  *
  * Each test that needs Kafka has its own cluster on fresh ports. Children
  * are recorded in the test's fixture, so that the teardown kills whatever a
@@ -423,6 +424,21 @@ static void test_command_lines(void **state) {
     run_expect(&res, "wrongmode", "order-producer", wrong_mode, NULL, RUN_TIMEOUT_MS, 64);
     expect_contains("stderr", res.err, "--expect is not an option of mode load");
     tk_result_free(&res);
+    /* --wait: --deadline needs it, outcomes refuses it, a bad deadline is named */
+    const char *deadline_alone[] = {"-b", broker, "place", "--deadline", "500", "--customer",
+                                    "c-1", "--item", "BURGER-CLASSIC:1", NULL};
+    run_expect(&res, "deadline-alone", "order-producer", deadline_alone, NULL, RUN_TIMEOUT_MS,
+               64);
+    expect_contains("stderr", res.err, "--deadline only applies with --wait");
+    tk_result_free(&res);
+    const char *outcomes_wait[] = {"-b", broker, "outcomes", "--wait", NULL};
+    run_expect(&res, "outcomes-wait", "order-producer", outcomes_wait, NULL, RUN_TIMEOUT_MS, 64);
+    expect_contains("stderr", res.err, "--wait is not an option of mode outcomes");
+    tk_result_free(&res);
+    const char *bad_deadline[] = {"-b", broker, "load", "--wait", "--deadline", "0", NULL};
+    run_expect(&res, "bad-deadline", "order-producer", bad_deadline, NULL, RUN_TIMEOUT_MS, 64);
+    expect_contains("stderr", res.err, "--deadline: expected a whole number from 1 to 3600000");
+    tk_result_free(&res);
     assert_int_equal(listener_connections(lfd), 0);
 
     /* The control: a valid command line does connect (so the check above
@@ -718,6 +734,249 @@ static void test_load_then_outcomes(void **state) {
     tk_result_free(&load);
 }
 
+/* ---- 7. --wait: the synchronous path ----------------------------------- */
+
+/* A worker on the fixture's cluster that never fails an order on purpose
+ * (whatever the environment says), so that every answer is FULFILLED or
+ * REJECTED. Its log path goes into log. */
+static pid_t start_worker(fixture *fx, const char *name, char *log, size_t size) {
+    static const char *const env[] = {"ORDERFLEET_HANDLER_FAILURE_RATE=0",
+                                      "ORDERFLEET_HANDLER_LATENCY_MS=0", NULL};
+    const char *args[] = {"-b", tk_bootstraps(fx->cluster), "--id", name, NULL};
+    tk_log_path(name, log, size);
+    assert_true(fx->n_pids < sizeof(fx->pids) / sizeof(fx->pids[0]));
+    pid_t pid = tk_spawn_env("order-worker", args, env, log, NULL);
+    fx->pids[fx->n_pids++] = pid;
+    return pid;
+}
+
+/* SIGTERM to the worker: it must drain and exit 0. */
+static void stop_worker(fixture *fx, pid_t pid, const char *log) {
+    int rc = fx_stop(fx, pid, SIGTERM, 30000);
+    if (rc != 0) tk_dump_log(log);
+    assert_int_equal(rc, 0);
+}
+
+/* Fails unless line is "<id> <word>" followed by rest (rest "" for nothing
+ * more); the id goes into id (size bytes). */
+static void expect_result_line(const char *line, const char *word, const char *rest, char *id,
+                               size_t size) {
+    const char *sp = strchr(line, ' ');
+    if (!sp || sp == line) fail_msg("\"%s\" is not \"<order id> %s...\"", line, word);
+    size_t wlen = strlen(word);
+    if (strncmp(sp + 1, word, wlen) != 0 || strcmp(sp + 1 + wlen, rest) != 0)
+        fail_msg("\"%s\": expected \"<order id> %s%s\"", line, word, rest);
+    snprintf(id, size, "%.*s", (int)(sp - line), line);
+}
+
+/* The number after "name=" in a logfmt text (the first such field), or -1. */
+static long logfmt_value(const char *text, const char *name) {
+    char key[64];
+    snprintf(key, sizeof(key), " %s=", name);
+    const char *at = strstr(text, key);
+    if (!at) return -1;
+    char *end;
+    long v = strtol(at + strlen(key), &end, 10);
+    return end == at + strlen(key) ? -1 : v;
+}
+
+/* place --wait with a worker: the reply's line with the price the worker
+ * computes (BURGER-CLASSIC 2 x 8.99 EUR = 17.98, tax 19% = 3.42, shipping
+ * 2.99 below 25.00: 24.39), exit 0; and with --json a REJECTED outcome, as
+ * the JSON of OrderCompleted, for the order id given. */
+static void test_wait_place(void **state) {
+    fixture *fx = *state;
+    char log[512], id[128];
+    fx->cluster = tk_cluster_start(1);
+    const char *bs = tk_bootstraps(fx->cluster);
+    pid_t w = start_worker(fx, "it-wait-worker-place", log, sizeof(log));
+
+    tk_result res;
+    const char *args[] = {"-b", bs, "place", "--wait", "--customer", "c-42", "--item",
+                          "BURGER-CLASSIC:2", NULL};
+    if (tk_run("wait-place", "order-producer", args, NULL, 40000, &res) != 0) tk_dump_log(log);
+    expect_status(&res, 0);
+    char *lines[4];
+    assert_int_equal(split_lines(res.out, lines, 4), 1);
+    expect_result_line(lines[0], "FULFILLED", " total=2439 EUR", id, sizeof(id));
+    if (!is_uuid7(id)) fail_msg("place --wait named the order \"%s\", not a UUIDv7", id);
+    assert_int_equal(logfmt_value(res.err, "fulfilled"), 1);
+    tk_result_free(&res);
+
+    const char *json[] = {"-b", bs, "--json", "place", "--wait", "--deadline", "20000",
+                          "--order-id", "it-wait-json-1", "--customer", "c-43", "--item",
+                          "NO-SUCH-SKU:1:100", NULL};
+    if (tk_run("wait-place-json", "order-producer", json, NULL, 40000, &res) != 0)
+        tk_dump_log(log);
+    expect_status(&res, 0);
+    assert_int_equal(split_lines(res.out, lines, 4), 1);
+    expect_contains("stdout", lines[0], "{\"orderId\":\"it-wait-json-1\",");
+    expect_contains("stdout", lines[0], "\"status\":\"ORDER_STATUS_REJECTED\"");
+    expect_contains("stdout", lines[0],
+                    "\"reason\":\"items[0].sku: unknown SKU \\\"NO-SUCH-SKU\\\"\"");
+    tk_result_free(&res);
+    stop_worker(fx, w, log);
+}
+
+/* No worker: place --wait --deadline 300 is acknowledged but unanswered,
+ * TIMED_OUT and 75. Then load --wait interrupted by SIGINT: every order
+ * sent ends as SHUTDOWN (acknowledged, its wait ended), and the exit
+ * status is 130. */
+static void test_wait_no_worker(void **state) {
+    fixture *fx = *state;
+    char id[128];
+    fx->cluster = tk_cluster_start(1);
+    const char *bs = tk_bootstraps(fx->cluster);
+
+    tk_result res;
+    const char *args[] = {"-b", bs, "place", "--wait", "--deadline", "300", "--customer",
+                          "c-42", "--item", "BURGER-CLASSIC:1", NULL};
+    int64_t start = time_mono_ms();
+    run_expect(&res, "wait-timeout", "order-producer", args, NULL, RUN_TIMEOUT_MS, 75);
+    assert_true(time_mono_ms() - start < 15000); /* the deadline, not the 30 s default */
+    char *lines[4];
+    assert_int_equal(split_lines(res.out, lines, 4), 1);
+    expect_result_line(lines[0], "TIMED_OUT", "", id, sizeof(id));
+    assert_true(is_uuid7(id));
+    assert_int_equal(logfmt_value(res.err, "timed_out"), 1);
+    tk_result_free(&res);
+
+    char log[512], out[600];
+    tk_log_path("wait-interrupted", log, sizeof(log));
+    snprintf(out, sizeof(out), "%s.stdout", log);
+    const char *load[] = {"-b", bs, "load", "--count", "50", "--wait", "--deadline", "120000",
+                          NULL};
+    pid_t pid = fx_spawn(fx, "order-producer", load, log, out);
+    if (tk_wait_log(log, "msg=\"load starting\"", 20000) != 0) tk_dump_log(log);
+    int rc = fx_stop(fx, pid, SIGINT, 20000);
+    if (rc != 130) tk_dump_log(log);
+    assert_int_equal(rc, 130);
+    char *text = tk_read_file(out), *err = tk_read_file(log);
+    assert_non_null(text);
+    assert_non_null(err);
+    char *shut[64];
+    size_t n = split_lines(text, shut, 64);
+    for (size_t i = 0; i < n; i++) expect_result_line(shut[i], "SHUTDOWN", "", id, sizeof(id));
+    assert_int_equal((long)n, logfmt_value(err, "sent"));
+    assert_int_equal((long)n, logfmt_value(err, "shutdown"));
+    free(text);
+    free(err);
+}
+
+/* send --wait of a small file: a line per order, in the text form (with a
+ * REJECTED reason quoted) and with --json; a bad line still makes it 65. */
+static void test_wait_send(void **state) {
+    fixture *fx = *state;
+    char log[512], path[512], id[128];
+    fx->cluster = tk_cluster_start(1);
+    const char *bs = tk_bootstraps(fx->cluster);
+    pid_t w = start_worker(fx, "it-wait-worker-send", log, sizeof(log));
+    tk_write_file("wait-orders.ndjson",
+                  "{\"orderId\":\"it-wait-send-1\",\"customerId\":\"c-1\",\"currency\":\"EUR\","
+                  "\"items\":[{\"sku\":\"FRIES-LARGE\",\"quantity\":1,\"unitPrice\":\"449\"}]}\n"
+                  "{\"orderId\":\"it-wait-send-2\",\"customerId\":\"c-2\",\"currency\":\"EUR\","
+                  "\"items\":[{\"sku\":\"PIE-APPLE\",\"quantity\":1,\"unitPrice\":\"299\"}]}\n"
+                  "{\"customerId\":\"c-3\",\"currency\":\"USD\","
+                  "\"items\":[{\"sku\":\"BURGER-DOUBLE\",\"quantity\":3,\"unitPrice\":1299}]}\n",
+                  path, sizeof(path));
+
+    /* FRIES-LARGE 4.49 EUR: tax 0.85, shipping 2.99 = 8.33. PIE-APPLE is
+     * sold out. BURGER-DOUBLE 3 x 12.99 USD = 38.97: tax 8.25% = 3.22 (half
+     * up), free shipping from 30.00 = 42.19. */
+    tk_result res;
+    const char *args[] = {"-b", bs, "send", "--wait", path, NULL};
+    if (tk_run("wait-send", "order-producer", args, NULL, 40000, &res) != 0) tk_dump_log(log);
+    expect_status(&res, 0);
+    char *lines[8];
+    size_t n = split_lines(res.out, lines, 8);
+    assert_int_equal(n, 3);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(lines[i], "it-wait-send-1 ", 15) == 0) {
+            expect_result_line(lines[i], "FULFILLED", " total=833 EUR", id, sizeof(id));
+            seen |= 1;
+        } else if (strncmp(lines[i], "it-wait-send-2 ", 15) == 0) {
+            expect_result_line(lines[i], "REJECTED",
+                               " total=0 EUR reason=\"items[0].sku: PIE-APPLE is out of stock\"",
+                               id, sizeof(id));
+            seen |= 2;
+        } else {
+            expect_result_line(lines[i], "FULFILLED", " total=4219 USD", id, sizeof(id));
+            if (!is_uuid7(id)) fail_msg("send --wait named the order \"%s\", not a UUIDv7", id);
+            seen |= 4;
+        }
+    }
+    assert_int_equal(seen, 7);
+    tk_result_free(&res);
+
+    /* --json, from stdin, with a bad line: the two good orders answered as
+     * JSON outcomes, and 65 for the bad one. */
+    tk_write_file("wait-orders-bad.ndjson",
+                  "{\"orderId\":\"it-wait-send-3\",\"customerId\":\"c-1\",\"currency\":\"EUR\","
+                  "\"items\":[{\"sku\":\"FRIES-LARGE\",\"quantity\":1,\"unitPrice\":\"449\"}]}\n"
+                  "{\"customerId\":\n"
+                  "{\"orderId\":\"it-wait-send-4\",\"customerId\":\"c-2\",\"currency\":\"EUR\","
+                  "\"items\":[{\"sku\":\"PIE-APPLE\",\"quantity\":1,\"unitPrice\":\"299\"}]}\n",
+                  path, sizeof(path));
+    const char *json[] = {"-b", bs, "send", "--json", "--wait", path, NULL};
+    if (tk_run("wait-send-json", "order-producer", json, NULL, 40000, &res) != 65)
+        tk_dump_log(log);
+    expect_status(&res, 65);
+    expect_contains("stderr", res.err, "order-producer: line 2, column ");
+    n = split_lines(res.out, lines, 8);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        if (strstr(lines[i], "\"orderId\":\"it-wait-send-3\""))
+            expect_contains("stdout", lines[i], "\"status\":\"ORDER_STATUS_FULFILLED\"");
+        else
+            expect_contains("stdout", lines[i],
+                            "{\"orderId\":\"it-wait-send-4\","
+                            "\"status\":\"ORDER_STATUS_REJECTED\"");
+    }
+    tk_result_free(&res);
+    stop_worker(fx, w, log);
+}
+
+/* load --count 200 --wait with a worker: 200 lines, each a distinct order
+ * FULFILLED or REJECTED, exit 0, and a summary with the latency p99. */
+static void test_wait_load(void **state) {
+    fixture *fx = *state;
+    enum { N = 200 };
+    char log[512];
+    fx->cluster = tk_cluster_start(1);
+    const char *bs = tk_bootstraps(fx->cluster);
+    pid_t w = start_worker(fx, "it-wait-worker-load", log, sizeof(log));
+
+    tk_result res;
+    const char *args[] = {"-b", bs, "load", "--count", "200", "--wait", NULL};
+    if (tk_run("wait-load", "order-producer", args, NULL, 60000, &res) != 0) tk_dump_log(log);
+    expect_status(&res, 0);
+    char *lines[N + 1];
+    assert_int_equal(split_lines(res.out, lines, N + 1), N);
+    tk_tally *ids = tk_tally_new();
+    long fulfilled = 0, rejected = 0;
+    for (size_t i = 0; i < N; i++) {
+        char *sp = strchr(lines[i], ' ');
+        if (!sp) fail_msg("load --wait printed \"%s\"", lines[i]);
+        *sp = '\0';
+        if (!is_uuid7(lines[i])) fail_msg("load --wait named an order \"%s\"", lines[i]);
+        if (tk_tally_add(ids, lines[i]) != 1) fail_msg("order %s printed twice", lines[i]);
+        if (strncmp(sp + 1, "FULFILLED total=", 16) == 0) fulfilled++;
+        else if (strncmp(sp + 1, "REJECTED total=", 15) == 0 && strstr(sp + 1, " reason=\""))
+            rejected++;
+        else fail_msg("order %s: \"%s\", expected FULFILLED or REJECTED", lines[i], sp + 1);
+    }
+    tk_tally_free(ids);
+    assert_int_equal(logfmt_value(res.err, "fulfilled"), fulfilled);
+    assert_int_equal(logfmt_value(res.err, "rejected"), rejected);
+    assert_int_equal(logfmt_value(res.err, "timed_out"), 0);
+    assert_int_equal(logfmt_value(res.err, "replies"), N);
+    expect_contains("stderr", res.err, " p99_ms=");
+    expect_contains("stderr", res.err, " max_ms=");
+    tk_result_free(&res);
+    stop_worker(fx, w, log);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_devbroker, setup, teardown),
@@ -726,6 +985,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_send, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreachable_broker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_then_outcomes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_no_worker, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_send, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_load, setup, teardown),
     };
     /* TEST_FILTER=test_place runs one test (a cmocka pattern, * and ?). */
     if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));

@@ -77,6 +77,8 @@ struct api {
     struct MHD_Daemon *daemon;
     recent_t *waiting;     /* order id -> waiting_order * (the pointer's bytes) */
     recent_t *idempotency; /* Idempotency-Key -> body hash (8 bytes) + order id */
+    int stopping;          /* api_quiesce() was called */
+    unsigned active;       /* requests begun and not yet completed */
     api_stats st;
 };
 
@@ -191,6 +193,9 @@ static enum MHD_Result send_answer(api_t *api, api_request *rq) {
     if (rq->status == 405)
         add_header(resp, MHD_HTTP_HEADER_ALLOW, rq->route == ROUTE_ORDERS ? "POST" : "GET, HEAD");
     if (rq->route == ROUTE_ORDERS) add_header(resp, MHD_HTTP_HEADER_VARY, "Prefer");
+    /* A stopping gateway closes each connection after its answer, so no
+     * idle keep-alive connection holds up the exit. */
+    if (api->stopping) add_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ok = MHD_queue_response(rq->conn, rq->status, resp);
     MHD_destroy_response(resp);
     api->st.requests++;
@@ -351,6 +356,13 @@ static json_t *violations_json(const orderjson_errors *errs) {
 }
 
 static void place_order(api_t *api, api_request *rq) {
+    if (api->stopping) {
+        rq->retry_after = 1;
+        problem(rq, 503, "stopping", NULL,
+                "the gateway is stopping and takes no new orders; retry (another instance "
+                "will answer)");
+        return;
+    }
     if (!requester_ready(api->req) || !history_ready(api->hist)) {
         rq->retry_after = 1;
         problem(rq, 503, "not-ready", NULL, "the gateway is starting: its reply consumer or "
@@ -619,6 +631,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->conn = conn;
         rq->started_us = time_mono_us();
         *con_cls = rq;
+        api->active++;
         if (on_headers(api, rq, url, method)) return send_answer(api, rq);
         return MHD_YES; /* the body, if any, comes next */
     }
@@ -634,7 +647,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case ROUTE_ORDER: get_order(api, rq, id); break;
     case ROUTE_HEALTHZ: answer_text(rq, 200, "ok\n"); break;
     case ROUTE_READYZ:
-        if (!requester_ready(api->req)) answer_text(rq, 503, "not ready: reply consumer not positioned\n");
+        if (api->stopping) answer_text(rq, 503, "not ready: stopping\n");
+        else if (!requester_ready(api->req)) answer_text(rq, 503, "not ready: reply consumer not positioned\n");
         else if (!history_ready(api->hist)) answer_text(rq, 503, "not ready: history not caught up\n");
         else if (!requester_kafka_up(api->req)) answer_text(rq, 503, "not ready: Kafka unreachable\n");
         else answer_text(rq, 200, "ready\n");
@@ -664,7 +678,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     else
         log_debug("request", "status=%u order_id=%s latency_us=%lld", rq->status, rq->order_id,
                   (long long)us);
-    (void)api;
+    api->active--;
     free(rq->body);
     free(rq->answer);
     free(rq);
@@ -780,15 +794,12 @@ int64_t api_timeout_ms(const api_t *api) {
 void api_run(api_t *api) { MHD_run(api->daemon); }
 
 void api_quiesce(api_t *api) {
+    api->stopping = 1;
     MHD_socket fd = MHD_quiesce_daemon(api->daemon);
     if (fd != MHD_INVALID_SOCKET) close(fd);
 }
 
-unsigned api_connections(const api_t *api) {
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-    return info ? info->num_connections : 0;
-}
+unsigned api_active(const api_t *api) { return api->active; }
 
 void api_stats_get(const api_t *api, api_stats *st) { *st = api->st; }
 

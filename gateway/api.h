@@ -65,12 +65,15 @@ int64_t api_timeout_ms(const api_t *api);
 /* Serves every ready connection without blocking. */
 void api_run(api_t *api);
 
-/* Stops accepting connections (shutdown starts; requests on open
- * connections are still answered). */
+/* Shutdown begins: stops accepting connections; a POST on an open one is
+ * answered 503 (stopping), /readyz turns 503, and every answer closes its
+ * connection. Waiting requests are still answered when their reports come. */
 void api_quiesce(api_t *api);
 
-/* Connections still open (waiting ones included). */
-unsigned api_connections(const api_t *api);
+/* Requests begun and not yet completed (answered and sent, or abandoned by
+ * their client): when it is 0 after api_quiesce() and the requester's
+ * shutdown, every answer is out and the daemon may stop. */
+unsigned api_active(const api_t *api);
 
 void api_stats_get(const api_t *api, api_stats *st);
 

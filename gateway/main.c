@@ -118,10 +118,12 @@ static void shut_down(api_t *api, requester_t *req, history_t *hist) {
     log_info("stopping: answering waiting requests", "waiting=%zu", st.waiting);
     api_quiesce(api);
     requester_shutdown(req, SHUTDOWN_FLUSH_MS);
+    /* Until every request begun has been answered and sent; idle
+     * keep-alive connections are closed by the daemon's stop. */
     int64_t until = time_mono_ms() + SHUTDOWN_DRAIN_MS;
-    while (api_connections(api) > 0 && time_mono_ms() < until) turn(api, req, hist, 50);
-    if (api_connections(api) > 0)
-        log_warn("connections still open at exit", "count=%u", api_connections(api));
+    while (api_active(api) > 0 && time_mono_ms() < until) turn(api, req, hist, 50);
+    if (api_active(api) > 0)
+        log_warn("requests still unanswered at exit", "count=%u", api_active(api));
 }
 
 static void log_summary(api_t *api, requester_t *req, history_t *hist) {

@@ -101,11 +101,9 @@ static int partition_count(rd_kafka_t *rk, const char *topic, int timeout_ms, ch
 }
 
 int kafka_assign_at(rd_kafka_t *rk, const char *const *topics, size_t n, int only,
-                    int64_t from, int timeout_ms, rd_kafka_topic_partition_list_t **starts,
-                    rd_kafka_topic_partition_list_t **ends, char *errstr, size_t errsize) {
+                    int64_t from, int timeout_ms, char *errstr, size_t errsize) {
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(16);
-    rd_kafka_topic_partition_list_t *highs = rd_kafka_topic_partition_list_new(16);
-    rd_kafka_topic_partition_list_t *times = NULL;
+    rd_kafka_topic_partition_list_t *ends = NULL;
     rd_kafka_resp_err_t err;
     for (size_t t = 0; t < n; t++) {
         int count = partition_count(rk, topics[t], timeout_ms, errstr, errsize);
@@ -115,38 +113,48 @@ int kafka_assign_at(rd_kafka_t *rk, const char *const *topics, size_t n, int onl
                      topics[t], count);
             goto err;
         }
-        for (int p = 0; p < count; p++) {
-            if (only >= 0 && p != only) continue;
-            int64_t lo = 0, hi = 0;
-            err = rd_kafka_query_watermark_offsets(rk, topics[t], p, &lo, &hi, timeout_ms);
-            if (err) {
-                snprintf(errstr, errsize, "offsets of %s[%d]: %s", topics[t], p,
-                         rd_kafka_err2str(err));
-                goto err;
-            }
-            rd_kafka_topic_partition_list_add(highs, topics[t], p)->offset = hi;
-            rd_kafka_topic_partition_list_add(parts, topics[t], p)->offset =
-                from == KAFKA_FROM_BEGINNING ? lo : hi;
-        }
+        for (int p = 0; p < count; p++)
+            if (only < 0 || p == only)
+                rd_kafka_topic_partition_list_add(parts, topics[t], p)->offset =
+                    from == KAFKA_FROM_BEGINNING ? RD_KAFKA_OFFSET_BEGINNING
+                                                 : from == KAFKA_FROM_END ? RD_KAFKA_OFFSET_END
+                                                                          : from;
     }
-    if (from >= 0 && parts->cnt > 0) {
-        /* The first offset at or after the timestamp, -1 (the end) where
-         * nothing is that new: the high watermark already in parts. */
-        times = rd_kafka_topic_partition_list_copy(parts);
-        for (int i = 0; i < times->cnt; i++) times->elems[i].offset = from;
-        err = rd_kafka_offsets_for_times(rk, times, timeout_ms);
-        if (err) {
-            snprintf(errstr, errsize, "offsets for time %lld: %s", (long long)from,
-                     rd_kafka_err2str(err));
+    /* One ListOffsets request per leader for every partition at once: a
+     * timestamp, or the logical -1 (end) / -2 (beginning), both of which
+     * offsets_for_times passes to Kafka as they are. */
+    err = rd_kafka_offsets_for_times(rk, parts, timeout_ms);
+    if (err) {
+        snprintf(errstr, errsize, "offsets of %s: %s", topics[0], rd_kafka_err2str(err));
+        goto err;
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        if (tp->err) {
+            snprintf(errstr, errsize, "offset of %s[%d]: %s", tp->topic, (int)tp->partition,
+                     rd_kafka_err2str(tp->err));
             goto err;
         }
-        for (int i = 0; i < times->cnt; i++) {
-            if (times->elems[i].err) {
-                snprintf(errstr, errsize, "offset for time in %s[%d]: %s", times->elems[i].topic,
-                         (int)times->elems[i].partition, rd_kafka_err2str(times->elems[i].err));
-                goto err;
+        if (tp->offset >= 0) continue;
+        /* No record that new (a timestamp past the last record): the end,
+         * as a number, looked up the same way. */
+        if (!ends) ends = rd_kafka_topic_partition_list_new(parts->cnt);
+        rd_kafka_topic_partition_list_add(ends, tp->topic, tp->partition)->offset =
+            RD_KAFKA_OFFSET_END;
+    }
+    if (ends) {
+        err = rd_kafka_offsets_for_times(rk, ends, timeout_ms);
+        for (int i = 0; !err && i < ends->cnt; i++) {
+            rd_kafka_topic_partition_t *e = &ends->elems[i];
+            if (e->err || e->offset < 0) {
+                err = e->err ? e->err : RD_KAFKA_RESP_ERR__NO_OFFSET;
+                break;
             }
-            if (times->elems[i].offset >= 0) parts->elems[i].offset = times->elems[i].offset;
+            rd_kafka_topic_partition_list_find(parts, e->topic, e->partition)->offset = e->offset;
+        }
+        if (err) {
+            snprintf(errstr, errsize, "end offsets of %s: %s", topics[0], rd_kafka_err2str(err));
+            goto err;
         }
     }
     err = rd_kafka_assign(rk, parts);
@@ -154,19 +162,12 @@ int kafka_assign_at(rd_kafka_t *rk, const char *const *topics, size_t n, int onl
         snprintf(errstr, errsize, "assign: %s", rd_kafka_err2str(err));
         goto err;
     }
-    if (times) rd_kafka_topic_partition_list_destroy(times);
-    if (starts && ends) {
-        *starts = parts;
-        *ends = highs;
-    } else {
-        rd_kafka_topic_partition_list_destroy(parts);
-        rd_kafka_topic_partition_list_destroy(highs);
-    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (ends) rd_kafka_topic_partition_list_destroy(ends);
     return KAFKA_OK;
 
 err:
     rd_kafka_topic_partition_list_destroy(parts);
-    rd_kafka_topic_partition_list_destroy(highs);
-    if (times) rd_kafka_topic_partition_list_destroy(times);
+    if (ends) rd_kafka_topic_partition_list_destroy(ends);
     return KAFKA_ERR;
 }

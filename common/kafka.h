@@ -50,16 +50,11 @@ int kafka_wait_metadata(rd_kafka_t *rk, const char *topic, int timeout_ms, char 
  * before the call returns, are what make "positioned" true: a record
  * produced after the return is read, however late the first fetch.
  *
- * Blocks for one metadata request per topic and one offsets request per
- * partition, each up to timeout_ms. For "caught up" checks, when starts
- * and ends are not NULL, *starts gets the assigned partitions with the
- * offset reading starts at, and *ends the same partitions, in the same
- * order, with their high watermark at assignment (the caller destroys
- * both lists). Returns KAFKA_OK, or
- * KAFKA_ERR with errstr naming the topic or partition that failed (nothing
- * is assigned then). */
+ * Blocks for one metadata request per topic and one or two ListOffsets
+ * rounds (one request per leader), each up to timeout_ms. Returns KAFKA_OK,
+ * or KAFKA_ERR with errstr naming the topic or partition that failed
+ * (nothing is assigned then). */
 int kafka_assign_at(rd_kafka_t *rk, const char *const *topics, size_t n, int only,
-                    int64_t from, int timeout_ms, rd_kafka_topic_partition_list_t **starts,
-                    rd_kafka_topic_partition_list_t **ends, char *errstr, size_t errsize);
+                    int64_t from, int timeout_ms, char *errstr, size_t errsize);
 
 #endif

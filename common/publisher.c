@@ -87,7 +87,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     (void)rk;
     const char *order_id = pd ? pd->order_id : "(unknown)";
 
-    publisher_ack ack = {order_id, rd_kafka_topic_name(m->rkt), -1, -1, NULL,
+    publisher_ack ack = {order_id, rd_kafka_topic_name(m->rkt), -1, -1, NULL, 0,
                          pd ? pd->request : NULL};
     if (pd && pd->counted) {
         /* Already given up on by publisher_finish(); a late report changes
@@ -97,6 +97,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         log_error("order not acknowledged", "order_id=%s topic=%s error=%s", order_id,
                   rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
         ack.error = rd_kafka_err2str(m->err);
+        ack.maybe_placed = rd_kafka_message_status(m) != RD_KAFKA_MSG_STATUS_NOT_PERSISTED;
         if (p->on_failure) p->on_failure(&ack, p->ack_opaque);
     } else {
         p->acked++;
@@ -344,6 +345,11 @@ void publisher_finish(publisher *p, void (*tick)(void *opaque), void *opaque) {
         log_error("order not acknowledged", "order_id=%s error=%s", pd->order_id,
                   "no delivery report before the deadline");
     }
+}
+
+void publisher_drop_queued(publisher *p) {
+    rd_kafka_resp_err_t err = rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE);
+    if (err) log_warn("cannot purge the producer queue", "error=%s", rd_kafka_err2str(err));
 }
 
 void publisher_get_stats(const publisher *p, publisher_stats *st) {

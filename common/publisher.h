@@ -33,6 +33,8 @@ typedef struct publisher_ack {
     int32_t partition; /* -1 when not acknowledged */
     int64_t offset;    /* -1 when not acknowledged */
     const char *error; /* NULL: acknowledged; else why not */
+    int maybe_placed;  /* not acknowledged, yet Kafka may have it (a timeout after
+                          sending): librdkafka's POSSIBLY_PERSISTED */
     void *request;     /* the per-order pointer given to publisher_send_request() */
 } publisher_ack;
 
@@ -110,6 +112,11 @@ void publisher_get_stats(const publisher *p, publisher_stats *st);
 /* Non-zero after a fatal producer error (e.g. the idempotence guarantee
  * could not be kept): every later publisher_send() fails, so stop sending. */
 int publisher_fatal(const publisher *p);
+
+/* Drops the orders still in the local queue (not yet sent to Kafka): each
+ * gets its report as not acknowledged, and certainly not placed, from the
+ * next publisher_poll(). Orders already sent keep waiting for Kafka. */
+void publisher_drop_queued(publisher *p);
 
 /* Destroys the producer without waiting: call publisher_finish() first to
  * get every delivery report. NULL is ok. */

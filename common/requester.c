@@ -42,6 +42,7 @@ typedef struct request {
     unsigned delivered : 1;    /* the delivery report came, good or bad */
     unsigned expired : 1;      /* the deadline passed before the delivery report */
     unsigned reported : 1;     /* the one report has been made */
+    unsigned maybe_placed : 1; /* not acknowledged, but Kafka may have it */
     char order_id[];
 } request;
 
@@ -94,6 +95,7 @@ static void report(requester_t *r, request *rq, request_result result,
         .outcome = outcome,
         .error = error,
         .acknowledged = rq->acknowledged,
+        .maybe_placed = !rq->acknowledged && rq->maybe_placed,
         .latency_us = time_mono_us() - rq->sent_us,
         .waiter = rq->waiter,
     };
@@ -131,6 +133,7 @@ static void on_not_acknowledged(const publisher_ack *ack, void *opaque) {
     request *rq = ack->request;
     if (!rq) return;
     rq->delivered = 1;
+    rq->maybe_placed = ack->maybe_placed;
     if (!rq->reported) {
         if (!rq->expired) (void)pending_take(r->waiting, rq->correlation_id, NULL);
         report(r, rq, REQUEST_NOT_SENT, NULL, ack->error);
@@ -287,7 +290,7 @@ static void position(requester_t *r) {
     const char *topic = r->cfg->topic_replies;
     char why[256];
     if (kafka_assign_at(r->consumer, &topic, 1, r->reply_partition, KAFKA_FROM_END,
-                        POSITION_STEP_MS, NULL, NULL, why, sizeof(why)) != KAFKA_OK) {
+                        POSITION_STEP_MS, why, sizeof(why)) != KAFKA_OK) {
         log_warn("reply consumer not positioned yet, retrying", "topic=%s error=\"%s\"", topic,
                  why);
         r->next_position_ms = time_mono_ms() + 1000;
@@ -308,7 +311,9 @@ int requester_send(requester_t *r, const order_placed_t *order, int64_t wait_ms,
         snprintf(errstr, errsize, "the order has no order id");
         return REQUESTER_ERR;
     }
-    if (pending_count(r->waiting) >= pending_capacity(r->waiting)) return REQUESTER_FULL;
+    /* Every request without its report counts, including those whose
+     * deadline passed while their delivery report is still to come. */
+    if (r->st.waiting >= pending_capacity(r->waiting)) return REQUESTER_FULL;
     if (wait_ms < 0) wait_ms = 0;
 
     size_t idlen = strlen(order->order_id);
@@ -376,6 +381,9 @@ static void handle_reply(requester_t *r, const rd_kafka_message_t *m) {
     }
     request *rq = w;
     char err[200];
+    /* Any reply carrying our correlation id proves the order reached Kafka,
+     * even before its delivery report. */
+    rq->acknowledged = 1;
     order_completed_t *outcome = codec_completed_decode(m->payload, m->len, err, sizeof(err));
     if (!outcome) {
         snprintf(why, sizeof(why), "the reply is not an OrderCompleted: %s", err);
@@ -387,12 +395,9 @@ static void handle_reply(requester_t *r, const rd_kafka_message_t *m) {
     } else if (outcome->status != ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FULFILLED &&
                outcome->status != ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_REJECTED &&
                outcome->status != ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FAILED) {
-        rq->acknowledged = 1;
         snprintf(why, sizeof(why), "the reply has no known status (%d)", (int)outcome->status);
         report(r, rq, REQUEST_BAD_REPLY, NULL, why);
     } else {
-        /* A reply proves the order reached Kafka, even before its report. */
-        rq->acknowledged = 1;
         report(r, rq,
                outcome->status == ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FAILED
                    ? REQUEST_FAILED
@@ -482,22 +487,43 @@ static void on_shutdown(const uint8_t id[PENDING_ID_LEN], int64_t deadline_ms, v
     }
 }
 
-void requester_shutdown(requester_t *r, int flush_ms) {
+void requester_shutdown_begin(requester_t *r) {
     if (r->shut) return;
     r->shut = 1;
     /* Replies already here count; then every wait ends. */
     serve(r);
     (void)pending_drain(r->waiting, on_shutdown, r);
-    int64_t until = time_mono_ms() + flush_ms;
-    while (publisher_in_flight(r->pub) > 0 && time_mono_ms() < until)
-        publisher_poll(r->pub, 50);
+}
+
+int requester_shutdown_done(const requester_t *r) { return r->st.waiting == 0; }
+
+void requester_shutdown_end(requester_t *r) {
+    requester_shutdown_begin(r);
+    if (r->st.waiting == 0) return;
+    /* Orders still in the local queue never reached Kafka: drop them, so
+     * their reports say so, and give the reports a moment to come. */
+    publisher_drop_queued(r->pub);
+    int64_t until = time_mono_ms() + 200;
+    while (r->st.waiting > 0 && time_mono_ms() < until) publisher_poll(r->pub, 20);
     for (request *rq = r->live; rq;) {
         request *next = rq->next;
-        if (!rq->reported) report(r, rq, REQUEST_NOT_SENT, NULL,
-                                  "no acknowledgement from Kafka before shutdown");
+        if (!rq->reported) {
+            rq->maybe_placed = 1; /* sent, unanswered: Kafka may have it */
+            report(r, rq, REQUEST_NOT_SENT, NULL,
+                   "Kafka had not acknowledged the order at shutdown");
+        }
         rq = next;
     }
 }
+
+void requester_shutdown(requester_t *r, int flush_ms) {
+    requester_shutdown_begin(r);
+    int64_t until = time_mono_ms() + flush_ms;
+    while (!requester_shutdown_done(r) && time_mono_ms() < until) publisher_poll(r->pub, 50);
+    requester_shutdown_end(r);
+}
+
+int requester_failed(const requester_t *r) { return publisher_fatal(r->pub); }
 
 void requester_stats_get(const requester_t *r, requester_stats *st) { *st = r->st; }
 

@@ -81,6 +81,8 @@ typedef struct request_report {
     const order_completed_t *outcome; /* REPLIED and FAILED; else NULL */
     const char *error;                /* NOT_SENT and BAD_REPLY: why; else NULL */
     int acknowledged;                 /* Kafka acknowledged the order */
+    int maybe_placed;                 /* NOT_SENT only: no acknowledgement, but the order
+                                         was sent and Kafka may have it (a timeout) */
     int64_t latency_us;               /* from requester_send() to this report */
     void *waiter;                     /* the pointer given to requester_send() */
 } request_report;
@@ -143,11 +145,28 @@ int requester_fd(const requester_t *r);
  * nothing waits: how long the caller's loop may sleep. */
 int64_t requester_next_timeout(const requester_t *r);
 
-/* Ends every wait: serves delivery reports for up to flush_ms first, so that
- * what Kafka acknowledges in that time ends as REQUEST_SHUTDOWN (answerable
- * with 202) and the rest as REQUEST_NOT_SENT. Reports run inside; later
- * requester_send() calls are refused with REQUESTER_ERR. */
+/* Ends every wait, in three steps so that an event loop keeps serving:
+ *
+ *   requester_shutdown_begin()  later sends are refused (REQUESTER_ERR); every
+ *                               acknowledged request is reported SHUTDOWN now,
+ *                               the others when their delivery report comes
+ *                               (SHUTDOWN, or NOT_SENT) during requester_poll()
+ *   requester_shutdown_done()   1 once every request has its report
+ *   requester_shutdown_end()    drops what never left the local queue and
+ *                               reports whatever is left as NOT_SENT (those
+ *                               sent but unacknowledged with maybe_placed)
+ *
+ * requester_shutdown() does all three, polling for up to flush_ms between
+ * the first and the last, for callers without a loop of their own. Reports
+ * run inside. */
+void requester_shutdown_begin(requester_t *r);
+int requester_shutdown_done(const requester_t *r);
+void requester_shutdown_end(requester_t *r);
 void requester_shutdown(requester_t *r, int flush_ms);
+
+/* 1 after a fatal producer error: no order can be sent any more (the
+ * idempotence guarantee could not be kept); the owner should stop. */
+int requester_failed(const requester_t *r);
 
 void requester_stats_get(const requester_t *r, requester_stats *st);
 

@@ -37,13 +37,26 @@
 #define SPARE_CONNECTIONS 512
 
 #define PROBLEM_TYPE "urn:orderfleet:problem:"
+/* A body up to this many times gateway.max_body is read and dropped before
+ * its 413, so the client gets the answer rather than a reset; a larger one
+ * is answered before it is read. */
+#define DISCARD_FACTOR 16ULL
 
 /* One order some connections wait for: the requester's waiter. Owned by
  * the api, in the `waiting` map by order id, freed with its report. */
 typedef struct waiting_order {
     struct api_request *waiters; /* the connections, linked by next_waiter */
+    char *idempotency_key;       /* the first request's key, or NULL; owned */
+    uint64_t body_hash;          /* of the first request's body */
     char order_id[];
 } waiting_order;
+
+/* What an Idempotency-Key's order became, as far as this gateway knows: the
+ * state byte of its entry (see idempotency_remember()). */
+#define KEY_SENT 'S'         /* published, no report yet */
+#define KEY_PLACED 'P'       /* Kafka has it (acknowledged, or it was answered) */
+#define KEY_NOT_PLACED 'N'   /* Kafka certainly does not have it */
+#define KEY_MAYBE_PLACED 'M' /* sent, never acknowledged: Kafka may have it */
 
 /* One HTTP request, from its first handler call until MHD reports it
  * completed. Owned by the api (MHD's per-connection pointer). */
@@ -269,6 +282,19 @@ static void suspend_on(api_t *api, api_request *rq, waiting_order *wo) {
     MHD_suspend_connection(rq->conn);
 }
 
+/* Stores key -> body hash (8 bytes), state (KEY_*, 1 byte), order id. A
+ * full map forgets its oldest keys first. */
+#define KEY_HEAD (sizeof(uint64_t) + 1)
+static void idempotency_remember(api_t *api, const char *key, uint64_t hash, char state,
+                                 const char *order_id) {
+    size_t idlen = strlen(order_id);
+    char value[KEY_HEAD + ORDER_ID_MAX];
+    memcpy(value, &hash, sizeof(hash));
+    value[sizeof(hash)] = state;
+    memcpy(value + KEY_HEAD, order_id, idlen);
+    (void)recent_put(api->idempotency, key, strlen(key), value, KEY_HEAD + idlen);
+}
+
 void api_on_report(const request_report *report, void *ctx) {
     api_t *api = ctx;
     waiting_order *wo = report->waiter;
@@ -279,6 +305,12 @@ void api_on_report(const request_report *report, void *ctx) {
     } else if (report->acknowledged) {
         history_accepted(api->hist, wo->order_id);
     }
+    if (wo->idempotency_key)
+        idempotency_remember(api, wo->idempotency_key, wo->body_hash,
+                             report->acknowledged    ? KEY_PLACED
+                             : report->maybe_placed  ? KEY_MAYBE_PLACED
+                                                     : KEY_NOT_PLACED,
+                             wo->order_id);
     for (api_request *rq = wo->waiters, *next; rq; rq = next) {
         next = rq->next_waiter;
         switch (report->result) {
@@ -292,9 +324,12 @@ void api_on_report(const request_report *report, void *ctx) {
         case REQUEST_NOT_SENT:
             rq->retry_after = RETRY_UNAVAILABLE_S;
             problem(rq, 503, "kafka-unavailable", json_pack("{s:s}", "orderId", wo->order_id),
-                    "Kafka did not acknowledge order %s: %s; it was not placed, retry with "
-                    "the same Idempotency-Key",
-                    wo->order_id, report->error ? report->error : "unknown error");
+                    "Kafka did not acknowledge order %s: %s; %s", wo->order_id,
+                    report->error ? report->error : "unknown error",
+                    report->maybe_placed
+                        ? "it may have been placed all the same: retry with the same "
+                          "Idempotency-Key (or orderId), never without"
+                        : "it was not placed: retry");
             break;
         case REQUEST_BAD_REPLY:
             set_location(rq, wo->order_id);
@@ -309,7 +344,11 @@ void api_on_report(const request_report *report, void *ctx) {
         MHD_resume_connection(rq->conn);
     }
     free(json);
-    recent_del(api->waiting, wo->order_id, strlen(wo->order_id));
+    /* The index names this order's current wait, unless a later one (after
+     * a NOT_SENT, say) took the id: then that one stays. */
+    if (waiting_find(api, wo->order_id) == wo)
+        recent_del(api->waiting, wo->order_id, strlen(wo->order_id));
+    free(wo->idempotency_key);
     free(wo);
 }
 
@@ -332,16 +371,6 @@ static int64_t wait_for(api_t *api, api_request *rq) {
     return api->cfg->gateway_wait_ms;
 }
 
-/* Stores key -> (hash, order id). A full map forgets its oldest keys. */
-static void idempotency_remember(api_t *api, const char *key, uint64_t hash,
-                                 const char *order_id) {
-    size_t idlen = strlen(order_id);
-    char value[sizeof(hash) + ORDER_ID_MAX];
-    memcpy(value, &hash, sizeof(hash));
-    memcpy(value + sizeof(hash), order_id, idlen);
-    (void)recent_put(api->idempotency, key, strlen(key), value, sizeof(hash) + idlen);
-}
-
 /* The schema violations of a parsed body, as problem extension members:
  * {"errors":[{"field":"items[0].quantity","reason":"..."}, ...]}. */
 static json_t *violations_json(const orderjson_errors *errs) {
@@ -356,6 +385,11 @@ static json_t *violations_json(const orderjson_errors *errs) {
 }
 
 static void place_order(api_t *api, api_request *rq) {
+    if (rq->too_large) {
+        problem(rq, 413, "body-too-large", NULL, "the body is larger than %d bytes",
+                api->cfg->gateway_max_body);
+        return;
+    }
     if (api->stopping) {
         rq->retry_after = 1;
         problem(rq, 503, "stopping", NULL,
@@ -369,15 +403,17 @@ static void place_order(api_t *api, api_request *rq) {
                                             "history is not positioned yet");
         return;
     }
+    if (requester_failed(api->req)) {
+        rq->retry_after = RETRY_UNAVAILABLE_S;
+        problem(rq, 503, "kafka-unavailable", NULL,
+                "the gateway's producer failed fatally and takes no orders; use another "
+                "instance");
+        return;
+    }
     if (!requester_kafka_up(api->req)) {
         rq->retry_after = RETRY_UNAVAILABLE_S;
         problem(rq, 503, "kafka-unavailable", NULL,
                 "Kafka is unreachable: no broker connection; the order was not placed");
-        return;
-    }
-    if (rq->too_large) {
-        problem(rq, 413, "body-too-large", NULL, "the body is larger than %d bytes",
-                api->cfg->gateway_max_body);
         return;
     }
     orderjson_errors errs;
@@ -407,17 +443,18 @@ static void place_order(api_t *api, api_request *rq) {
     size_t known_len = 0;
     int key_known = 0; /* a retry: its order was looked up already */
     if (key && recent_get(api->idempotency, key, strlen(key), &known, &known_len) == RECENT_OK &&
-        known_len > sizeof(hash)) {
+        known_len > KEY_HEAD) {
         key_known = 1;
         uint64_t first;
         memcpy(&first, known, sizeof(first));
+        char key_state = ((const char *)known)[sizeof(first)];
         if (first != hash) {
             problem(rq, 422, "idempotency-key-reused", NULL,
                     "Idempotency-Key \"%s\" was used for a different request body", key);
             goto done;
         }
-        size_t idlen = known_len - sizeof(hash);
-        memcpy(order_id, (const char *)known + sizeof(hash), idlen);
+        size_t idlen = known_len - KEY_HEAD;
+        memcpy(order_id, (const char *)known + KEY_HEAD, idlen);
         order_id[idlen] = '\0';
         api->st.idempotent_hits++;
         /* The same order: join its wait, or answer what is known. */
@@ -433,12 +470,12 @@ static void place_order(api_t *api, api_request *rq) {
             with_outcome(rq, 201, order_id, json, len);
             goto done;
         }
-        if (state == HISTORY_ACCEPTED) {
+        if (state == HISTORY_ACCEPTED || key_state == KEY_PLACED) {
             accepted(rq, order_id);
             goto done;
         }
-        /* Neither waiting nor known: the first attempt was not placed (or is
-         * forgotten). Send it again under the same order id. */
+        /* Not placed, or perhaps not: send it again, under the same order id,
+         * so that even a first attempt that did land stays one order. */
     } else if (order->order_id && *order->order_id) {
         if (!order_id_valid(order->order_id)) {
             problem(rq, 400, "invalid-order",
@@ -480,6 +517,12 @@ static void place_order(api_t *api, api_request *rq) {
         goto done;
     }
     memcpy(wo->order_id, order_id, idlen + 1);
+    wo->body_hash = hash;
+    if (key && !(wo->idempotency_key = strdup(key))) {
+        free(wo);
+        problem(rq, 500, "internal", NULL, "the gateway ran out of memory");
+        goto done;
+    }
     char *orig_id = order->order_id;
     order->order_id = wo->order_id;
     char why[256] = "";
@@ -487,6 +530,7 @@ static void place_order(api_t *api, api_request *rq) {
     int rc = requester_send(api->req, order, wait_ms, wo, why, sizeof(why));
     order->order_id = orig_id;
     if (rc != REQUESTER_OK) {
+        free(wo->idempotency_key);
         free(wo);
         rq->retry_after = RETRY_UNAVAILABLE_S;
         if (rc == REQUESTER_FULL)
@@ -505,7 +549,7 @@ static void place_order(api_t *api, api_request *rq) {
          * report still comes, and frees wo, so only joining is lost. */
         log_error("cannot index a waiting order", "order_id=%s", order_id);
     }
-    if (key) idempotency_remember(api, key, hash, order_id);
+    if (key) idempotency_remember(api, key, hash, KEY_SENT, order_id);
     api->st.orders_placed++;
     snprintf(rq->order_id, sizeof(rq->order_id), "%s", order_id);
     suspend_on(api, rq, wo);
@@ -582,11 +626,16 @@ static int on_headers(api_t *api, api_request *rq, const char *url, const char *
     }
     const char *cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoull(cl, NULL, 10) > (unsigned long long)api->cfg->gateway_max_body) {
+    unsigned long long length = cl ? strtoull(cl, NULL, 10) : 0;
+    unsigned long long limit = (unsigned long long)api->cfg->gateway_max_body;
+    if (length > limit * DISCARD_FACTOR) {
+        /* Too large to read through: answered at once, the body unread (the
+         * connection closes; a client still sending may see a reset). */
         problem(rq, 413, "body-too-large", NULL, "the body is %s bytes, more than the %d allowed",
                 cl, api->cfg->gateway_max_body);
         return 1;
     }
+    if (length > limit) rq->too_large = 1; /* read and dropped, then 413 */
     return 0;
 }
 
@@ -648,6 +697,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case ROUTE_HEALTHZ: answer_text(rq, 200, "ok\n"); break;
     case ROUTE_READYZ:
         if (api->stopping) answer_text(rq, 503, "not ready: stopping\n");
+        else if (requester_failed(api->req)) answer_text(rq, 503, "not ready: producer failed fatally\n");
         else if (!requester_ready(api->req)) answer_text(rq, 503, "not ready: reply consumer not positioned\n");
         else if (!history_ready(api->hist)) answer_text(rq, 503, "not ready: history not caught up\n");
         else if (!requester_kafka_up(api->req)) answer_text(rq, 503, "not ready: Kafka unreachable\n");
@@ -760,7 +810,6 @@ api_t *api_new(const of_config *cfg, requester_t *req, history_t *hist, char *er
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(max_waiting + SPARE_CONNECTIONS),
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
         MHD_OPTION_END);
     if (!api->daemon) {
         snprintf(errstr, errsize, "cannot listen on %s: %s", cfg->gateway_listen,

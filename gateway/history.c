@@ -36,19 +36,19 @@ struct history {
     int positioned;
     int caught_up;
     int64_t next_position_ms;
-    /* Catch-up: the partitions assigned, where each started and its high
-     * watermark then; a partition is done once a record at or past
-     * end - 1 has been read. */
-    rd_kafka_topic_partition_list_t *starts, *ends;
+    /* Catch-up: the partitions assigned, and which of them librdkafka has
+     * reported at their end (PARTITION_EOF: the fetcher reached the end,
+     * past control records, compacted gaps and aborted transactions). */
+    rd_kafka_topic_partition_list_t *assigned;
+    unsigned char *at_end;
     int remaining;
-    unsigned char *done;
     history_stats st;
 };
 
 static const char *const consumer_defaults[] = {
     "enable.auto.commit", "false",
     "enable.auto.offset.store", "false",
-    "enable.partition.eof", "false",
+    "enable.partition.eof", "true", /* catch-up: each partition says when it is read */
     NULL,
 };
 
@@ -98,55 +98,47 @@ err:
     return NULL;
 }
 
-/* Assigns both topics from history_s back. The partitions that hold
- * nothing to read (start at the high watermark) are done at once. */
+/* Assigns both topics from history_s back; the view is caught up once
+ * every partition has reported its end. */
 static void position(history_t *h) {
     const char *topics[] = {h->cfg->topic_orders, h->cfg->topic_completed};
     int64_t since = time_now_ms() - (int64_t)h->cfg->gateway_history_s * 1000;
     char why[256];
-    if (kafka_assign_at(h->consumer, topics, 2, -1, since, POSITION_STEP_MS, &h->starts,
-                        &h->ends, why, sizeof(why)) != KAFKA_OK) {
+    if (kafka_assign_at(h->consumer, topics, 2, -1, since, POSITION_STEP_MS, why,
+                        sizeof(why)) != KAFKA_OK) {
         log_warn("history not positioned yet, retrying", "error=\"%s\"", why);
         h->next_position_ms = time_mono_ms() + 1000;
         return;
     }
     h->positioned = 1;
-    h->done = calloc((size_t)h->starts->cnt + 1, 1);
-    if (!h->done) {
+    if (rd_kafka_assignment(h->consumer, &h->assigned) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        !(h->at_end = calloc((size_t)h->assigned->cnt + 1, 1))) {
         /* Without the bookkeeping, count it caught up: GET may miss old
-         * orders, but the gateway still serves. */
-        log_error("history: out of memory, not waiting for catch-up", "partitions=%d", h->starts->cnt);
+         * orders for a moment, but the gateway serves. */
+        log_error("history: cannot track catch-up, not waiting for it", "topics=%s,%s",
+                  topics[0], topics[1]);
         h->caught_up = 1;
         return;
     }
-    int64_t backlog = 0;
-    for (int i = 0; i < h->starts->cnt; i++) {
-        int64_t left = h->ends->elems[i].offset - h->starts->elems[i].offset;
-        if (left <= 0) h->done[i] = 1;
-        else h->remaining++, backlog += left;
-    }
-    h->caught_up = h->remaining == 0;
-    log_info("history positioned", "orders=%s completed=%s since_s=%d partitions=%d records=%lld",
-             topics[0], topics[1], h->cfg->gateway_history_s, h->starts->cnt,
-             (long long)backlog);
-    if (h->caught_up) log_info("history caught up", "entries=0");
+    h->remaining = h->assigned->cnt;
+    log_info("history positioned", "orders=%s completed=%s since_s=%d partitions=%d", topics[0],
+             topics[1], h->cfg->gateway_history_s, h->assigned->cnt);
 }
 
-/* Marks m's partition done when m is its last record from before the
- * start. O(partitions) per record until caught up, nothing after. */
-static void note_progress(history_t *h, const rd_kafka_message_t *m) {
-    if (h->caught_up || !h->done) return;
+/* A partition reached its end: the view is caught up when all have. */
+static void note_end(history_t *h, const rd_kafka_message_t *m) {
+    if (h->caught_up || !h->at_end) return;
     const char *topic = rd_kafka_topic_name(m->rkt);
-    for (int i = 0; i < h->ends->cnt; i++) {
-        if (h->done[i] || h->ends->elems[i].partition != m->partition ||
-            strcmp(h->ends->elems[i].topic, topic) != 0)
+    for (int i = 0; i < h->assigned->cnt; i++) {
+        if (h->at_end[i] || h->assigned->elems[i].partition != m->partition ||
+            strcmp(h->assigned->elems[i].topic, topic) != 0)
             continue;
-        if (m->offset >= h->ends->elems[i].offset - 1) {
-            h->done[i] = 1;
-            if (--h->remaining == 0) {
-                h->caught_up = 1;
-                log_info("history caught up", "entries=%zu", recent_count(h->view));
-            }
+        h->at_end[i] = 1;
+        if (--h->remaining == 0) {
+            h->caught_up = 1;
+            log_info("history caught up", "entries=%zu orders_read=%llu outcomes_read=%llu",
+                     recent_count(h->view), (unsigned long long)h->st.orders_read,
+                     (unsigned long long)h->st.outcomes_read);
         }
         return;
     }
@@ -203,14 +195,12 @@ static void handle(history_t *h, const rd_kafka_message_t *m) {
             history_accepted(h, id);
         }
     }
-    note_progress(h, m);
 }
 
 void history_poll(history_t *h) {
-    if (!h->positioned) {
-        if (time_mono_ms() >= h->next_position_ms) position(h);
-        if (!h->positioned) return;
-    }
+    if (!h->positioned && time_mono_ms() >= h->next_position_ms) position(h);
+    /* The queue is served even before positioning: errors and other events
+     * land there too, and an unserved one would keep waking the loop. */
     char buf[64];
     while (read(h->wake[0], buf, sizeof(buf)) > 0) {
     }
@@ -223,7 +213,8 @@ void history_poll(history_t *h) {
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(h->consumer, 0);
         if (!m) break;
-        if (m->err) log_warn("history consumer error", "error=%s", rd_kafka_message_errstr(m));
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) note_end(h, m);
+        else if (m->err) log_warn("history consumer error", "error=%s", rd_kafka_message_errstr(m));
         else handle(h, m);
         rd_kafka_message_destroy(m);
     }
@@ -253,6 +244,9 @@ void history_stats_get(const history_t *h, history_stats *st) {
 
 void history_free(history_t *h) {
     if (!h) return;
+    /* The assignment copy holds references to librdkafka's partitions:
+     * released before the handle, or rd_kafka_destroy() waits for them. */
+    if (h->assigned) rd_kafka_topic_partition_list_destroy(h->assigned);
     if (h->queue) {
         rd_kafka_queue_io_event_enable(h->queue, -1, NULL, 0);
         rd_kafka_queue_destroy(h->queue);
@@ -261,9 +255,7 @@ void history_free(history_t *h) {
         rd_kafka_consumer_close(h->consumer);
         rd_kafka_destroy(h->consumer);
     }
-    if (h->starts) rd_kafka_topic_partition_list_destroy(h->starts);
-    if (h->ends) rd_kafka_topic_partition_list_destroy(h->ends);
-    free(h->done);
+    free(h->at_end);
     recent_free(h->view);
     if (h->wake[0] >= 0) close(h->wake[0]);
     if (h->wake[1] >= 0) close(h->wake[1]);

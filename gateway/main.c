@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common/cli.h"
@@ -88,6 +89,23 @@ static void usage(FILE *f) {
 
 enum { OPT_REPLY_PARTITION = 0x2001, OPT_MAX_WAITING };
 
+/* Every waiting request holds a connection, so the descriptor limit must
+ * exceed gateway.max_waiting: raises the soft limit towards the hard one,
+ * and warns when even that is too low (accept() would then fail with
+ * EMFILE before the gateway could answer 503). */
+static void raise_fd_limit(rlim_t want) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) (void)getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < want)
+        log_warn("file descriptor limit below gateway.max_waiting + 1024",
+                 "limit=%llu wanted=%llu", (unsigned long long)rl.rlim_cur,
+                 (unsigned long long)want);
+}
+
 static int64_t min_timeout(int64_t a, int64_t b) {
     if (a < 0) return b;
     if (b < 0) return a;
@@ -117,7 +135,13 @@ static void shut_down(api_t *api, requester_t *req, history_t *hist) {
     api_stats_get(api, &st);
     log_info("stopping: answering waiting requests", "waiting=%zu", st.waiting);
     api_quiesce(api);
-    requester_shutdown(req, SHUTDOWN_FLUSH_MS);
+    /* Acknowledged orders are answered at once; the others as Kafka
+     * acknowledges them, while the loop keeps sending answers out. */
+    requester_shutdown_begin(req);
+    int64_t flush_until = time_mono_ms() + SHUTDOWN_FLUSH_MS;
+    while (!requester_shutdown_done(req) && time_mono_ms() < flush_until)
+        turn(api, req, hist, 50);
+    requester_shutdown_end(req);
     /* Until every request begun has been answered and sent; idle
      * keep-alive connections are closed by the daemon's stop. */
     int64_t until = time_mono_ms() + SHUTDOWN_DRAIN_MS;
@@ -200,6 +224,7 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-answer is an error return, not death */
+    raise_fd_limit((rlim_t)cfg.gateway_max_waiting + 1024);
 
     /* The requester's reports go to the api, which needs the requester to
      * exist first: requester_set_report() closes the circle before any

@@ -36,6 +36,7 @@ typedef struct pending {
 struct publisher {
     rd_kafka_t *rk;
     char *topic;
+    rd_kafka_topic_t *rkt; /* p->topic's handle */
     char *source; /* ce_source: /orderfleet/order-producer/<host>-<pid> */
     publisher_ack_fn *on_ack;
     publisher_ack_fn *on_failure;
@@ -186,6 +187,14 @@ publisher *publisher_new(const of_config *cfg, const char *program, publisher_ac
     p->rk = kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errsize);
     conf = NULL; /* kafka_new() took it over */
     if (!p->rk) goto err;
+    /* The topic handle, held for the producer's life: the topic stays known
+     * to librdkafka, so publisher_warm() metadata keeps serving it. */
+    p->rkt = rd_kafka_topic_new(p->rk, p->topic, NULL);
+    if (!p->rkt) {
+        snprintf(errstr, errsize, "topic %s: %s", p->topic,
+                 rd_kafka_err2str(rd_kafka_last_error()));
+        goto err;
+    }
     log_debug("producer created", "topic=%s source=%s", p->topic, p->source);
     return p;
 
@@ -268,7 +277,7 @@ static int send_order(publisher *p, const order_placed_t *order, const struct rh
     }
 
     for (;;) {
-        err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(p->topic),
+        err = rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(p->rkt),
                                 RD_KAFKA_V_KEY(pd->order_id, idlen),
                                 RD_KAFKA_V_VALUE(value, len),
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
@@ -347,6 +356,20 @@ void publisher_finish(publisher *p, void (*tick)(void *opaque), void *opaque) {
     }
 }
 
+int publisher_warm(publisher *p, int timeout_ms, char *errstr, size_t errsize) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(p->rk, 0, p->rkt, &md, timeout_ms);
+    if (!err && (md->topic_cnt != 1 || md->topics[0].err || md->topics[0].partition_cnt == 0))
+        err = md->topic_cnt == 1 && md->topics[0].err ? md->topics[0].err
+                                                      : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+    if (md) rd_kafka_metadata_destroy(md);
+    if (err) {
+        snprintf(errstr, errsize, "topic %s: %s", p->topic, rd_kafka_err2str(err));
+        return PUBLISH_ERR;
+    }
+    return PUBLISH_OK;
+}
+
 void publisher_drop_queued(publisher *p) {
     rd_kafka_resp_err_t err = rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE);
     if (err) log_warn("cannot purge the producer queue", "error=%s", rd_kafka_err2str(err));
@@ -364,6 +387,7 @@ void publisher_destroy(publisher *p) {
     if (!p) return;
     /* rd_kafka_destroy() does not call delivery reports for messages still
      * queued, so their pending entries are freed here, after it. */
+    if (p->rkt) rd_kafka_topic_destroy(p->rkt);
     if (p->rk) rd_kafka_destroy(p->rk);
     pending *pd = p->pending;
     while (pd) {

@@ -113,6 +113,12 @@ void publisher_get_stats(const publisher *p, publisher_stats *st);
  * could not be kept): every later publisher_send() fails, so stop sending. */
 int publisher_fatal(const publisher *p);
 
+/* Fetches the orders topic's metadata now (blocking up to timeout_ms), so
+ * that the first order does not wait for librdkafka's next periodic
+ * refresh (up to a second for a topic it has not met). Returns PUBLISH_OK,
+ * or PUBLISH_ERR with errstr. */
+int publisher_warm(publisher *p, int timeout_ms, char *errstr, size_t errsize);
+
 /* Drops the orders still in the local queue (not yet sent to Kafka): each
  * gets its report as not acknowledged, and certainly not placed, from the
  * next publisher_poll(). Orders already sent keep waiting for Kafka. */

@@ -289,7 +289,10 @@ err:
 static void position(requester_t *r) {
     const char *topic = r->cfg->topic_replies;
     char why[256];
-    if (kafka_assign_at(r->consumer, &topic, 1, r->reply_partition, KAFKA_FROM_END,
+    /* The orders topic's metadata first, or the first request waits for
+     * the producer's next periodic refresh. */
+    if (publisher_warm(r->pub, POSITION_STEP_MS, why, sizeof(why)) != PUBLISH_OK ||
+        kafka_assign_at(r->consumer, &topic, 1, r->reply_partition, KAFKA_FROM_END,
                         POSITION_STEP_MS, why, sizeof(why)) != KAFKA_OK) {
         log_warn("reply consumer not positioned yet, retrying", "topic=%s error=\"%s\"", topic,
                  why);
@@ -334,7 +337,9 @@ int requester_send(requester_t *r, const order_placed_t *order, int64_t wait_ms,
     req.reply_partition = r->reply_partition;
     req.deadline_ms = time_now_ms() + wait_ms;
 
-    int rc = pending_add(r->waiting, rq->correlation_id, time_mono_ms() + wait_ms, rq);
+    /* The deadline in whole ms, rounded up: never before wait_ms have passed. */
+    int64_t deadline = (rq->sent_us + wait_ms * 1000 + 999) / 1000;
+    int rc = pending_add(r->waiting, rq->correlation_id, deadline, rq);
     if (rc != PENDING_OK) { /* FULL was checked; DUPLICATE needs 2^128 luck */
         free(rq);
         snprintf(errstr, errsize, "cannot wait for the reply (%d)", rc);

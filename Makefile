@@ -12,7 +12,7 @@ CHAOS_RUNS ?= 5
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps deps-e2e build demo test test-unit test-integration test-e2e chaos test-asan \
+.PHONY: all deps deps-e2e deps-bench bench build demo test test-unit test-integration test-e2e chaos test-asan \
         kafka-start kafka-stop format clean help
 
 all: build
@@ -24,6 +24,7 @@ help:
 	@echo "make test-integration  only the integration tests (embedded mock cluster)"
 	@echo "make test-e2e          only the e2e tests (real Apache Kafka, fetched with Maven)"
 	@echo "make chaos             the rebalance and broker-kill e2e tests, 5 times over"
+	@echo "make bench             gateway latency and rate vs the raw Kafka round trip (real Kafka)"
 	@echo "make kafka-start       a real local Kafka (deploy/kafka-local.sh); kafka-stop"
 	@echo "make test-asan         unit and integration tests built with ASan+UBSan"
 	@echo "make build             configure and build into $(BUILD)/ (programs in $(BUILD)/bin)"
@@ -38,6 +39,13 @@ deps:
 # Central, cached after the first run).
 deps-e2e: deps
 	@deploy/install-deps.sh deploy/packages-e2e.txt
+
+# The benchmark also needs wrk and hey (HTTP load) from Debian.
+deps-bench: deps-e2e
+	@deploy/install-deps.sh deploy/packages-bench.txt
+
+bench: build deps-bench
+	tests/bench/bench.sh $(BUILD)/bin $(BUILD)/bench
 
 $(BUILD)/CMakeCache.txt: | deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/ids.h"
 #include "common/logfmt.h"
 
 /* librdkafka logs with syslog levels (0 emerg .. 7 debug), from its own
@@ -170,4 +171,21 @@ err:
     rd_kafka_topic_partition_list_destroy(parts);
     if (ends) rd_kafka_topic_partition_list_destroy(ends);
     return KAFKA_ERR;
+}
+
+rd_kafka_t *kafka_consumer_by_hand(const of_config *cfg, const char *role,
+                                   const char *const *defaults,
+                                   void (*tune)(rd_kafka_conf_t *conf, void *opaque),
+                                   void *opaque, char *errstr, size_t errsize) {
+    char group[96], uuid[ID_UUID_LEN + 1];
+    id_uuid7(uuid);
+    snprintf(group, sizeof(group), "orderfleet-%s-%s", role, uuid);
+    const char *enforced[] = {"group.id", group, "enable.auto.commit", "false",
+                              "enable.auto.offset.store", "false", NULL};
+    rd_kafka_conf_t *conf = kafka_conf_new(cfg, defaults, enforced, errstr, errsize);
+    if (!conf) return NULL;
+    if (tune) tune(conf, opaque);
+    rd_kafka_t *rk = kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errsize);
+    if (rk) rd_kafka_poll_set_consumer(rk);
+    return rk;
 }

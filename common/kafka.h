@@ -38,6 +38,20 @@ rd_kafka_t *kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *errstr,
 int kafka_wait_metadata(rd_kafka_t *rk, const char *topic, int timeout_ms, char *errstr,
                         size_t errsize);
 
+/* Creates a consumer that never joins a group: its partitions are assigned
+ * by hand (kafka_assign_at()) and nothing is committed. librdkafka's
+ * rd_kafka_consumer_poll() wants a group.id all the same: a unique one,
+ * "orderfleet-<role>-<uuid>", keeps it out of everybody's way. Properties:
+ * defaults (may be NULL), then cfg's, then the group.id and no automatic
+ * commits or offset stores. tune (may be NULL) is called on the conf with
+ * opaque before the client is made, to set callbacks. The main queue is
+ * forwarded to the consumer queue (rd_kafka_poll_set_consumer()). Returns
+ * NULL with errstr; the caller closes and destroys the client. */
+rd_kafka_t *kafka_consumer_by_hand(const of_config *cfg, const char *role,
+                                   const char *const *defaults,
+                                   void (*tune)(rd_kafka_conf_t *conf, void *opaque),
+                                   void *opaque, char *errstr, size_t errsize);
+
 /* Where kafka_assign_at() positions each partition. A value >= 0 is a
  * timestamp (ms since the epoch): the first record at or after it. */
 #define KAFKA_FROM_END -1       /* the high watermark: only records yet to come */

@@ -1,24 +1,21 @@
-#define _GNU_SOURCE /* pipe2 */
+#define _POSIX_C_SOURCE 200809L
 #include "common/requester.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
-#include "common/ids.h"
 #include "common/kafka.h"
 #include "common/logfmt.h"
 #include "common/pending.h"
 #include "common/publisher.h"
 #include "common/reply_headers.h"
 #include "common/timeutil.h"
+#include "common/wakeup.h"
 
 /* How long a timed-out correlation id is remembered, to count its reply as
  * late rather than unknown. */
@@ -50,9 +47,7 @@ struct requester {
     const of_config *cfg;
     publisher *pub;
     rd_kafka_t *consumer;
-    rd_kafka_queue_t *consumer_queue; /* io events on, for requester_fd() */
-    rd_kafka_queue_t *producer_queue;
-    int wake[2];                      /* pipe: librdkafka writes [1] when a queue fills */
+    wakeup wake; /* the reply consumer's and the producer's queues: requester_fd() */
     int reply_partition;              /* -1: all */
     int ready;
     int shut;
@@ -201,32 +196,32 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
 }
 
 static const char *const consumer_defaults[] = {
-    "enable.auto.commit", "false",
-    "enable.auto.offset.store", "false",
     "enable.partition.eof", "false",
     "fetch.wait.max.ms", "100",
     "statistics.interval.ms", "1000", /* on_stats(): is Kafka reachable */
     NULL,
 };
 
+/* The reply consumer's callbacks (kafka_consumer_by_hand()'s tune). */
+static void tune_consumer(rd_kafka_conf_t *conf, void *opaque) {
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
+    rd_kafka_conf_set_opaque(conf, opaque);
+}
+
 requester_t *requester_new(const of_config *cfg, const char *program, int reply_partition,
                            size_t max_waiting, request_report_fn *report_fn, void *ctx,
                            char *errstr, size_t errsize) {
-    rd_kafka_conf_t *conf = NULL;
     requester_t *r = calloc(1, sizeof(*r));
     if (!r) {
         snprintf(errstr, errsize, "out of memory");
         return NULL;
     }
+    if (wakeup_open(&r->wake, errstr, errsize) != WAKEUP_OK) goto err;
     r->cfg = cfg;
-    r->wake[0] = r->wake[1] = -1;
     r->reply_partition = reply_partition < 0 ? -1 : reply_partition;
     r->report = report_fn;
     r->ctx = ctx;
-    if (pipe2(r->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
-        snprintf(errstr, errsize, "pipe: %s", strerror(errno));
-        goto err;
-    }
     r->waiting = pending_new(max_waiting);
     r->recent = pending_new(max_waiting);
     if (!r->waiting || !r->recent) {
@@ -238,46 +233,28 @@ requester_t *requester_new(const of_config *cfg, const char *program, int reply_
     if (!r->pub) goto err;
     publisher_on_failure(r->pub, on_not_acknowledged);
 
-    /* The reply consumer never joins its group: partitions are assigned by
-     * hand and nothing is committed. librdkafka wants a group.id for
-     * rd_kafka_consumer_poll() all the same; a unique one keeps it out of
-     * everybody's way. */
-    char group[64], uuid[ID_UUID_LEN + 1];
-    id_uuid7(uuid);
-    snprintf(group, sizeof(group), "orderfleet-requester-%s", uuid);
-    const char *enforced[] = {"group.id", group, NULL};
     const char *defaults[sizeof(consumer_defaults) / sizeof(consumer_defaults[0]) + 2];
     size_t n = 0;
     defaults[n++] = "client.id";
     defaults[n++] = program;
     for (size_t i = 0; consumer_defaults[i]; i++) defaults[n++] = consumer_defaults[i];
     defaults[n] = NULL;
-    conf = kafka_conf_new(cfg, defaults, enforced, errstr, errsize);
-    if (!conf) goto err;
-    rd_kafka_conf_set_error_cb(conf, on_error);
-    rd_kafka_conf_set_stats_cb(conf, on_stats);
-    rd_kafka_conf_set_opaque(conf, r);
-    r->consumer = kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errsize);
-    conf = NULL; /* kafka_new() took it over */
+    r->consumer = kafka_consumer_by_hand(cfg, "requester", defaults, tune_consumer, r, errstr,
+                                         errsize);
     if (!r->consumer) goto err;
-    rd_kafka_poll_set_consumer(r->consumer);
 
-    /* Wake-ups: librdkafka writes a byte to the pipe when either queue goes
-     * from empty to non-empty; requester_poll() drains both queues. */
-    r->consumer_queue = rd_kafka_queue_get_consumer(r->consumer);
-    r->producer_queue = rd_kafka_queue_get_main(publisher_kafka(r->pub));
-    if (!r->consumer_queue || !r->producer_queue) {
-        snprintf(errstr, errsize, "cannot get the clients' queues");
+    /* Replies, errors and statistics come on the consumer queue, delivery
+     * reports on the producer's main queue: either wakes requester_fd(). */
+    if (wakeup_watch(&r->wake, rd_kafka_queue_get_consumer(r->consumer), errstr, errsize) !=
+            WAKEUP_OK ||
+        wakeup_watch(&r->wake, rd_kafka_queue_get_main(publisher_kafka(r->pub)), errstr,
+                     errsize) != WAKEUP_OK)
         goto err;
-    }
-    rd_kafka_queue_io_event_enable(r->consumer_queue, r->wake[1], "c", 1);
-    rd_kafka_queue_io_event_enable(r->producer_queue, r->wake[1], "p", 1);
     log_debug("requester created", "replies=%s partition=%d max_waiting=%zu",
               cfg->topic_replies, r->reply_partition, max_waiting);
     return r;
 
 err:
-    if (conf) rd_kafka_conf_destroy(conf);
     requester_free(r);
     return NULL;
 }
@@ -413,23 +390,13 @@ static void handle_reply(requester_t *r, const rd_kafka_message_t *m) {
     maybe_free(r, rq);
 }
 
-/* Drains the wake-up pipe; the queues are drained after it, so a byte
- * written meanwhile only causes one extra empty pass. */
-static void drain_wakeups(requester_t *r) {
-    char buf[64];
-    while (read(r->wake[0], buf, sizeof(buf)) > 0) {
-    }
-}
-
 /* Serves everything queued now, without waiting. */
 static void serve(requester_t *r) {
-    drain_wakeups(r);
+    wakeup_drain(&r->wake);
     publisher_poll(r->pub, 0);
     for (int i = 0;; i++) {
         if (i == REPLY_BATCH) {
-            /* More may be queued, and librdkafka wakes the pipe only when
-             * a queue turns non-empty: wake it ourselves for the next turn. */
-            (void)!write(r->wake[1], "r", 1);
+            wakeup_poke(&r->wake); /* more may be queued: the next turn */
             break;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, 0);
@@ -459,7 +426,7 @@ void requester_poll(requester_t *r, int timeout_ms) {
     if (due >= 0 && due < wait) wait = due;
     if (!r->ready && wait > 100) wait = 100; /* the next positioning attempt */
     if (wait > 0) {
-        struct pollfd pfd = {.fd = r->wake[0], .events = POLLIN};
+        struct pollfd pfd = {.fd = wakeup_fd(&r->wake), .events = POLLIN};
         if (poll(&pfd, 1, (int)wait) > 0) serve(r);
     }
     (void)pending_expire(r->waiting, time_mono_ms(), on_deadline, r);
@@ -475,7 +442,7 @@ int requester_ready(const requester_t *r) { return r->ready && !r->shut; }
 
 int requester_kafka_up(const requester_t *r) { return !r->brokers_down; }
 
-int requester_fd(const requester_t *r) { return r->wake[0]; }
+int requester_fd(const requester_t *r) { return wakeup_fd(&r->wake); }
 
 /* pending_drain callback of requester_shutdown(). */
 static void on_shutdown(const uint8_t id[PENDING_ID_LEN], int64_t deadline_ms, void *waiter,
@@ -534,14 +501,7 @@ void requester_stats_get(const requester_t *r, requester_stats *st) { *st = r->s
 
 void requester_free(requester_t *r) {
     if (!r) return;
-    if (r->consumer_queue) {
-        rd_kafka_queue_io_event_enable(r->consumer_queue, -1, NULL, 0);
-        rd_kafka_queue_destroy(r->consumer_queue);
-    }
-    if (r->producer_queue) {
-        rd_kafka_queue_io_event_enable(r->producer_queue, -1, NULL, 0);
-        rd_kafka_queue_destroy(r->producer_queue);
-    }
+    wakeup_close(&r->wake); /* its queues before the clients */
     if (r->consumer) {
         rd_kafka_consumer_close(r->consumer);
         rd_kafka_destroy(r->consumer);
@@ -554,7 +514,5 @@ void requester_free(requester_t *r) {
     }
     pending_free(r->waiting);
     pending_free(r->recent);
-    if (r->wake[0] >= 0) close(r->wake[0]);
-    if (r->wake[1] >= 0) close(r->wake[1]);
     free(r);
 }

@@ -1,21 +1,18 @@
-#define _GNU_SOURCE /* pipe2 */
+#define _POSIX_C_SOURCE 200809L
 #include "gateway/history.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
-#include "common/ids.h"
 #include "common/kafka.h"
 #include "common/logfmt.h"
 #include "common/order_json.h"
 #include "common/recent.h"
 #include "common/timeutil.h"
+#include "common/wakeup.h"
 
 #define POSITION_STEP_MS 500
 #define READ_BATCH 2000 /* records per history_poll(), so HTTP keeps its turn */
@@ -30,8 +27,7 @@
 struct history {
     const of_config *cfg;
     rd_kafka_t *consumer;
-    rd_kafka_queue_t *queue;
-    int wake[2];
+    wakeup wake; /* the consumer queue: history_fd() */
     recent_t *view;
     int positioned;
     int caught_up;
@@ -46,25 +42,18 @@ struct history {
 };
 
 static const char *const consumer_defaults[] = {
-    "enable.auto.commit", "false",
-    "enable.auto.offset.store", "false",
     "enable.partition.eof", "true", /* catch-up: each partition says when it is read */
     NULL,
 };
 
 history_t *history_new(const of_config *cfg, char *errstr, size_t errsize) {
-    rd_kafka_conf_t *conf = NULL;
     history_t *h = calloc(1, sizeof(*h));
     if (!h) {
         snprintf(errstr, errsize, "out of memory");
         return NULL;
     }
+    if (wakeup_open(&h->wake, errstr, errsize) != WAKEUP_OK) goto err;
     h->cfg = cfg;
-    h->wake[0] = h->wake[1] = -1;
-    if (pipe2(h->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
-        snprintf(errstr, errsize, "pipe: %s", strerror(errno));
-        goto err;
-    }
     h->view = recent_new((size_t)cfg->gateway_outcomes,
                          (size_t)cfg->gateway_outcomes * BYTES_PER_ENTRY);
     if (!h->view) {
@@ -72,28 +61,15 @@ history_t *history_new(const of_config *cfg, char *errstr, size_t errsize) {
                  cfg->gateway_outcomes);
         goto err;
     }
-    /* No group is ever joined (partitions are assigned by hand); the unique
-     * group.id only satisfies rd_kafka_consumer_poll(). */
-    char group[64], uuid[ID_UUID_LEN + 1];
-    id_uuid7(uuid);
-    snprintf(group, sizeof(group), "orderfleet-history-%s", uuid);
-    const char *enforced[] = {"group.id", group, NULL};
-    conf = kafka_conf_new(cfg, consumer_defaults, enforced, errstr, errsize);
-    if (!conf) goto err;
-    h->consumer = kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errsize);
-    conf = NULL; /* kafka_new() took it over */
-    if (!h->consumer) goto err;
-    rd_kafka_poll_set_consumer(h->consumer);
-    h->queue = rd_kafka_queue_get_consumer(h->consumer);
-    if (!h->queue) {
-        snprintf(errstr, errsize, "cannot get the consumer queue");
+    h->consumer =
+        kafka_consumer_by_hand(cfg, "history", consumer_defaults, NULL, NULL, errstr, errsize);
+    if (!h->consumer ||
+        wakeup_watch(&h->wake, rd_kafka_queue_get_consumer(h->consumer), errstr, errsize) !=
+            WAKEUP_OK)
         goto err;
-    }
-    rd_kafka_queue_io_event_enable(h->queue, h->wake[1], "h", 1);
     return h;
 
 err:
-    if (conf) rd_kafka_conf_destroy(conf);
     history_free(h);
     return NULL;
 }
@@ -201,14 +177,10 @@ void history_poll(history_t *h) {
     if (!h->positioned && time_mono_ms() >= h->next_position_ms) position(h);
     /* The queue is served even before positioning: errors and other events
      * land there too, and an unserved one would keep waking the loop. */
-    char buf[64];
-    while (read(h->wake[0], buf, sizeof(buf)) > 0) {
-    }
+    wakeup_drain(&h->wake);
     for (int i = 0;; i++) {
         if (i == READ_BATCH) {
-            /* More may be queued: librdkafka wakes the pipe only when the
-             * queue turns non-empty, so wake it for the next turn. */
-            (void)!write(h->wake[1], "h", 1);
+            wakeup_poke(&h->wake); /* more may be queued: the next turn */
             break;
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(h->consumer, 0);
@@ -220,7 +192,7 @@ void history_poll(history_t *h) {
     }
 }
 
-int history_fd(const history_t *h) { return h->wake[0]; }
+int history_fd(const history_t *h) { return wakeup_fd(&h->wake); }
 
 int history_ready(const history_t *h) { return h->positioned && h->caught_up; }
 
@@ -247,17 +219,12 @@ void history_free(history_t *h) {
     /* The assignment copy holds references to librdkafka's partitions:
      * released before the handle, or rd_kafka_destroy() waits for them. */
     if (h->assigned) rd_kafka_topic_partition_list_destroy(h->assigned);
-    if (h->queue) {
-        rd_kafka_queue_io_event_enable(h->queue, -1, NULL, 0);
-        rd_kafka_queue_destroy(h->queue);
-    }
+    wakeup_close(&h->wake); /* its queue before the client */
     if (h->consumer) {
         rd_kafka_consumer_close(h->consumer);
         rd_kafka_destroy(h->consumer);
     }
     free(h->at_end);
     recent_free(h->view);
-    if (h->wake[0] >= 0) close(h->wake[0]);
-    if (h->wake[1] >= 0) close(h->wake[1]);
     free(h);
 }

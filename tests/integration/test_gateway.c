@@ -1,13 +1,13 @@
 /* Integration: order-gateway, the synchronous HTTP facade (DESIGN.md §5),
  * as a client sees it: the real order-gateway and order-worker as child
  * processes on a mock cluster, requests through tkhttp.h, bodies read with
- * jansson.
+ * jansson, and the checks test_e2e_gateway shares (tkgateway.h).
  *
  * Each test has its own cluster on fresh ports, so topics and the worker
  * group are its own. Children, readers and requests still running on their
- * threads are recorded in the fixture: the teardown kills the children
- * (which ends those requests), joins the threads and, when the test did not
- * get to its end, prints the children's logs.
+ * threads are recorded in the fixture (a tk_fixture): the teardown kills
+ * the children (which ends those requests), joins the threads and, when the
+ * test did not get to its end, prints the children's logs.
  *
  * Waiting is on conditions with deadlines: a log line, a record on the
  * orders topic (proof that the gateway has placed an order and waits for
@@ -22,19 +22,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "common/headers.h"
 #include "common/order_codec.h"
 #include "common/reply_headers.h"
 #include "common/timeutil.h"
 #include "testkit.h"
+#include "tkfixture.h"
+#include "tkgateway.h"
 #include "tkhttp.h"
 
-#define HTTP_TIMEOUT_MS 15000 /* for an answer that should come at once (or within a wait) */
 #define WAITING_TIMEOUT_MS 45000 /* for a request that waits for its outcome */
 #define START_TIMEOUT_MS 30000 /* a program up and ready */
 #define OUTCOME_TIMEOUT_MS 30000 /* an order's outcome known to the gateway */
@@ -52,299 +51,72 @@
 
 static const char *const json_ct[] = {"Content-Type: application/json", NULL};
 
-/* ---- fixture ------------------------------------------------------------ */
+/* ---- checks ------------------------------------------------------------- */
 
-typedef struct fixture {
-    tk_cluster *cluster;
-    pid_t pids[8];
-    size_t n_pids;
-    char logs[8][512];
-    size_t n_logs;
-    tk_reader *readers[4];
-    size_t n_readers;
-    tk_http_async *requests[8]; /* still running on their threads */
-    size_t n_requests;
-    int done; /* the test reached its end: no logs to show */
-} fixture;
-
-static int setup(void **state) {
-    fixture *fx = calloc(1, sizeof(*fx));
-    if (!fx) return -1;
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state) {
-    fixture *fx = *state;
-    for (size_t i = 0; i < fx->n_pids; i++)
-        if (fx->pids[i] > 0) tk_stop(fx->pids[i], SIGKILL, 5000);
-    for (size_t i = 0; i < fx->n_requests; i++) {
-        if (!fx->requests[i]) continue;
-        tk_http_response r;
-        tk_http_join(fx->requests[i], &r); /* its server is gone: it ends */
-        tk_http_response_free(&r);
-    }
-    if (!fx->done)
-        for (size_t i = 0; i < fx->n_logs; i++) tk_dump_log(fx->logs[i]);
-    for (size_t i = 0; i < fx->n_readers; i++) tk_reader_destroy(fx->readers[i]);
-    tk_cluster_stop(fx->cluster);
-    free(fx);
-    return 0;
-}
-
-static const char *fx_bootstraps(fixture *fx) { return tk_bootstraps(fx->cluster); }
-
-static void fx_cluster(fixture *fx) { fx->cluster = tk_cluster_start(1); }
-
-static const char *fx_log(fixture *fx, const char *name) {
-    assert_true(fx->n_logs < sizeof(fx->logs) / sizeof(fx->logs[0]));
-    char unique[64];
-    snprintf(unique, sizeof(unique), "%s-%zu", name, fx->n_logs);
-    char *log = fx->logs[fx->n_logs++];
-    return tk_log_path(unique, log, sizeof(fx->logs[0]));
-}
-
-static pid_t fx_spawn(fixture *fx, const char *prog, const char *const *args,
-                      const char *const *env, const char *log) {
-    assert_true(fx->n_pids < sizeof(fx->pids) / sizeof(fx->pids[0]));
-    pid_t pid = tk_spawn_env(prog, args, env, log, NULL);
-    fx->pids[fx->n_pids++] = pid;
-    return pid;
-}
-
-static void fx_forget(fixture *fx, pid_t pid) {
-    for (size_t i = 0; i < fx->n_pids; i++)
-        if (fx->pids[i] == pid) fx->pids[i] = 0;
-}
-
-/* tk_stop() and forget the child: it has been reaped either way. */
-static int fx_stop(fixture *fx, pid_t pid, int sig, int timeout_ms) {
-    int rc = tk_stop(pid, sig, timeout_ms);
-    fx_forget(fx, pid);
-    return rc;
-}
-
-/* tk_wait() for a child already signalled (a second SIGTERM would make the
- * gateway exit at once); forgotten once it has exited. */
-static int fx_wait(fixture *fx, pid_t pid, int timeout_ms) {
-    int rc = tk_wait(pid, timeout_ms);
-    if (rc != -1) fx_forget(fx, pid);
-    return rc;
-}
-
-static tk_reader *fx_reader(fixture *fx, const char *topic) {
-    assert_true(fx->n_readers < sizeof(fx->readers) / sizeof(fx->readers[0]));
-    tk_reader *r = tk_reader_new(fx_bootstraps(fx), topic);
-    fx->readers[fx->n_readers++] = r;
-    return r;
-}
-
-/* An order-worker (latency_ms: NULL for none); with wait_assigned, returns
- * once its group has given it partitions, so that orders are processed at
- * once. */
-static pid_t start_worker(fixture *fx, const char *latency_ms, int wait_assigned) {
-    const char *log = fx_log(fx, "gw-worker");
-    const char *args[] = {"-b", fx_bootstraps(fx), "--latency-ms", latency_ms ? latency_ms : "0",
-                          NULL};
-    pid_t pid = fx_spawn(fx, "order-worker", args, NULL, log);
-    if (wait_assigned && tk_wait_log(log, "msg=\"partitions assigned\"", START_TIMEOUT_MS) != 0)
-        fail_msg("order-worker got no partitions (log %s)", log);
-    return pid;
-}
-
-/* An order-gateway on a free port with extra arguments (NULL-terminated,
- * may be NULL) and env (may be NULL); waits until it is ready and returns
- * its port. *pid and *log (may be NULL) get the child and its log. */
-static int start_gateway(fixture *fx, const char *const *extra, const char *const *env,
-                         pid_t *pid, const char **logp) {
-    const char *log = fx_log(fx, "gw-gateway");
-    const char *args[24] = {"-b", fx_bootstraps(fx), "-l", "127.0.0.1:0"};
-    size_t n = 4;
-    for (; extra && *extra && n < 23; extra++) args[n++] = *extra;
-    args[n] = NULL;
-    pid_t p = fx_spawn(fx, "order-gateway", args, env, log);
-    if (pid) *pid = p;
-    if (logp) *logp = log;
-    int port = tk_wait_port(log, START_TIMEOUT_MS);
-    if (port <= 0) fail_msg("order-gateway never logged msg=ready (log %s)", log);
-    return port;
-}
-
-/* Starts a request on its own thread, recorded for the teardown. */
-static tk_http_async *fx_start_request(fixture *fx, int port, const char *method,
-                                       const char *path, const char *const *headers,
-                                       const char *body) {
-    assert_true(fx->n_requests < sizeof(fx->requests) / sizeof(fx->requests[0]));
-    tk_http_async *a = tk_http_start(port, method, path, headers, body, WAITING_TIMEOUT_MS);
-    assert_non_null(a);
-    fx->requests[fx->n_requests++] = a;
-    return a;
-}
-
-/* Waits for a request started with fx_start_request(); fails the test when
- * no response came. */
-static void fx_join(fixture *fx, tk_http_async *a, tk_http_response *out) {
-    for (size_t i = 0; i < fx->n_requests; i++)
-        if (fx->requests[i] == a) fx->requests[i] = NULL;
-    if (tk_http_join(a, out) != 0) fail_msg("request without response: %s", out->error);
-}
-
-/* ---- HTTP checks -------------------------------------------------------- */
-
-static void show(const tk_http_response *r) {
-    fprintf(stderr, "---- response: %d ----\n", r->status);
-    for (size_t i = 0; i < r->n_headers; i++)
-        fprintf(stderr, "%s: %s\n", r->headers[i].name, r->headers[i].value);
-    fprintf(stderr, "\n%s\n", r->body ? r->body : "(no body)");
-}
-
-/* One request that must get a response (any status). */
-static void http(int port, const char *method, const char *path, const char *const *headers,
-                 const char *body, tk_http_response *out) {
-    if (tk_http(port, method, path, headers, body, HTTP_TIMEOUT_MS, out) != 0)
-        fail_msg("%s %s: no response: %s", method, path, out->error);
-}
-
-static void expect_status(const tk_http_response *r, int want) {
-    if (r->status == want) return;
-    show(r);
-    fail_msg("status %d, expected %d", r->status, want);
-}
-
-static void expect_header(const tk_http_response *r, const char *name, const char *want) {
-    const char *v = tk_http_header(r, name);
-    if (v && strcmp(v, want) == 0) return;
-    show(r);
-    fail_msg("header %s is \"%s\", expected \"%s\"", name, v ? v : "(absent)", want);
-}
-
-static void expect_no_header(const tk_http_response *r, const char *name) {
-    const char *v = tk_http_header(r, name);
-    if (!v) return;
-    show(r);
-    fail_msg("unexpected header %s: %s", name, v);
-}
-
-/* The body as JSON (an object); fails the test when it is not. The caller
- * decrefs it. */
-static json_t *body_json(const tk_http_response *r) {
-    json_error_t e;
-    json_t *j = json_loadb(r->body ? r->body : "", r->body_len, 0, &e);
-    if (!j || !json_is_object(j)) {
-        show(r);
-        fail_msg("the body is not a JSON object: %s", j ? "another JSON value" : e.text);
-    }
-    return j;
-}
-
-/* j's string member key, or fails the test. */
-static const char *jstr(json_t *j, const char *key) {
-    const char *s = json_string_value(json_object_get(j, key));
-    if (!s) {
-        char *dump = json_dumps(j, JSON_COMPACT);
-        fprintf(stderr, "%s\n", dump ? dump : "?");
-        free(dump);
-        fail_msg("no string member \"%s\"", key);
-    }
-    return s;
-}
-
-/* A problem+json answer (RFC 9457) with status and type
- * "urn:orderfleet:problem:<slug>"; returns the body (the caller decrefs). */
-static json_t *expect_problem(const tk_http_response *r, int status, const char *slug) {
-    expect_status(r, status);
-    expect_header(r, "Content-Type", "application/problem+json");
-    json_t *j = body_json(r);
-    char type[128];
-    snprintf(type, sizeof(type), "urn:orderfleet:problem:%s", slug);
-    assert_string_equal(jstr(j, "type"), type);
-    assert_true(strlen(jstr(j, "title")) > 0);
-    assert_true(strlen(jstr(j, "detail")) > 0);
-    assert_int_equal(json_integer_value(json_object_get(j, "status")), status);
-    return j;
-}
-
-/* "/v1/orders/<id>" from a Location; returns id (in loc). */
-static const char *location_id(const tk_http_response *r) {
-    const char *loc = tk_http_header(r, "Location");
-    if (!loc || strncmp(loc, "/v1/orders/", 11) != 0 || !loc[11]) {
-        show(r);
-        fail_msg("no Location /v1/orders/{id}");
-    }
-    return loc + 11;
-}
-
-/* A 202 of POST /v1/orders: Location, Retry-After and the accepted body
- * naming the same order. Returns the order id, copied into id. */
+/* tk_gw_expect_accepted(), and the body's "location" is the Location
+ * header. Returns the order id, copied into id. */
 static const char *expect_accepted(const tk_http_response *r, char *id, size_t size) {
-    expect_status(r, 202);
-    snprintf(id, size, "%s", location_id(r));
-    const char *ra = tk_http_header(r, "Retry-After");
-    if (!ra || atoi(ra) < 1) {
-        show(r);
-        fail_msg("a 202 without a positive Retry-After");
-    }
-    json_t *j = body_json(r);
-    assert_string_equal(jstr(j, "orderId"), id);
-    assert_string_equal(jstr(j, "state"), "accepted");
-    assert_string_equal(jstr(j, "location"), tk_http_header(r, "Location"));
+    tk_gw_expect_accepted(r, id, size);
+    json_t *j = tk_gw_body_json(r);
+    assert_string_equal(tk_gw_jstr(j, "location"), tk_http_header(r, "Location"));
     json_decref(j);
     return id;
 }
 
-/* A 201 of POST /v1/orders with an outcome of status for the order of its
- * Location. Returns the order id, copied into id. */
+/* tk_gw_expect_created(), and the outcome is application/json. Returns the
+ * order id, copied into id. */
 static const char *expect_created(const tk_http_response *r, const char *status, char *id,
                                   size_t size) {
-    expect_status(r, 201);
-    expect_header(r, "Content-Type", "application/json");
-    snprintf(id, size, "%s", location_id(r));
-    json_t *j = body_json(r);
-    assert_string_equal(jstr(j, "orderId"), id);
-    assert_string_equal(jstr(j, "status"), status);
-    json_decref(j);
+    tk_gw_expect_created(r, status, id, size);
+    tk_gw_expect_header(r, "Content-Type", "application/json");
     return id;
 }
 
-/* Polls GET path until it answers 200 (each answer before that must be a
- * 202 of a pending order); returns that response in out. */
-static void get_until_200(int port, const char *path, int timeout_ms, tk_http_response *out) {
-    int64_t deadline = time_mono_ms() + timeout_ms;
-    for (;;) {
-        http(port, "GET", path, NULL, NULL, out);
-        if (out->status == 200) return;
-        expect_status(out, 202);
-        if (time_mono_ms() >= deadline) fail_msg("GET %s still 202 after %d ms", path, timeout_ms);
-        tk_http_response_free(out);
-        struct timespec ts = {0, 50 * 1000000L}; /* polling a condition */
-        nanosleep(&ts, NULL);
-    }
+/* One request whose answer must be a problem of status and slug and, when
+ * allow is not NULL, carry Allow: allow. Nothing more is checked; the
+ * answer is freed. */
+static void request_problem(int port, const char *method, const char *path,
+                            const char *const *headers, const char *body, int status,
+                            const char *slug, const char *allow) {
+    tk_http_response r;
+    tk_gw_http(port, method, path, headers, body, &r);
+    json_t *j = tk_gw_expect_problem(&r, status, slug);
+    if (allow) tk_gw_expect_header(&r, "Allow", allow);
+    json_decref(j);
+    tk_http_response_free(&r);
 }
 
-/* Reads n records from the orders topic (the gateway has placed them: it
- * waits for their replies now) and copies their keys into ids (may be
- * NULL). */
-static void wait_orders(tk_reader *r, size_t n, char ids[][64]) {
-    for (size_t i = 0; i < n; i++) {
-        rd_kafka_message_t *m = tk_reader_next(r, OUTCOME_TIMEOUT_MS);
-        if (!m) fail_msg("only %zu of %zu orders reached the orders topic", i, n);
-        if (ids) snprintf(ids[i], 64, "%.*s", (int)m->key_len, (const char *)m->key);
-        rd_kafka_message_destroy(m);
-    }
+/* A 503 problem of slug with a positive Retry-After. */
+static void expect_unavailable(const tk_http_response *r, const char *slug) {
+    json_t *j = tk_gw_expect_problem(r, 503, slug);
+    const char *ra = tk_http_header(r, "Retry-After");
+    if (!ra || atoi(ra) < 1) fail_msg("503 without a positive Retry-After");
+    json_decref(j);
 }
 
-/* Fails when another record comes within quiet_ms: nothing more was placed. */
-static void expect_no_more_orders(tk_reader *r, int quiet_ms) {
-    rd_kafka_message_t *m = tk_reader_next(r, quiet_ms);
-    if (!m) return;
-    fprintf(stderr, "unexpected order: %.*s\n", (int)m->key_len, (const char *)m->key);
-    rd_kafka_message_destroy(m);
-    fail_msg("an order was placed that should not have been");
+/* POST /v1/orders of ORDER_OK with headers, answered 202 (expect_accepted())
+ * with Preference-Applied: applied. The answer goes to r (the caller frees
+ * it) and the order id into id; returns how long the answer took, in ms. */
+static int64_t post_accepted(int port, const char *const *headers, const char *applied,
+                             tk_http_response *r, char *id, size_t size) {
+    int64_t t0 = time_mono_ms();
+    tk_gw_http(port, "POST", "/v1/orders", headers, ORDER_OK, r);
+    int64_t took = time_mono_ms() - t0;
+    expect_accepted(r, id, size);
+    tk_gw_expect_header(r, "Preference-Applied", applied);
+    return took;
 }
 
-static void pause_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L}; /* polling a condition */
-    nanosleep(&ts, NULL);
+/* POST /v1/orders of body, answered 400 malformed-json, the error placed at
+ * line and at least min_column. */
+static void expect_malformed_at(int port, const char *body, int line, int min_column) {
+    tk_http_response r;
+    tk_gw_http(port, "POST", "/v1/orders", json_ct, body, &r);
+    json_t *j = tk_gw_expect_problem(&r, 400, "malformed-json");
+    assert_int_equal(json_integer_value(json_object_get(j, "line")), line);
+    assert_true(json_integer_value(json_object_get(j, "column")) >= min_column);
+    json_decref(j);
+    tk_http_response_free(&r);
 }
 
 /* Polls GET /readyz until it answers want. */
@@ -352,13 +124,13 @@ static void readyz_until(int port, int want, int timeout_ms) {
     int64_t deadline = time_mono_ms() + timeout_ms;
     tk_http_response r;
     for (;;) {
-        http(port, "GET", "/readyz", NULL, NULL, &r);
+        tk_gw_http(port, "GET", "/readyz", NULL, NULL, &r);
         int status = r.status;
         tk_http_response_free(&r);
         if (status == want) return;
         if (time_mono_ms() >= deadline)
             fail_msg("/readyz still %d after %d ms", status, timeout_ms);
-        pause_ms(50);
+        tk_pause_ms(50);
     }
 }
 
@@ -368,40 +140,36 @@ static void readyz_until(int port, int want, int timeout_ms) {
  * as is a REJECTED one (a business answer, with its reason); GET and HEAD of
  * the Location give the same outcome; an orderId in the body is used. */
 static void test_post_answers_201_with_outcome(void **state) {
-    fixture *fx = *state;
+    tk_fixture *fx = *state;
     tk_http_response r, g;
     char id[160], path[200];
-    fx_cluster(fx);
-    start_worker(fx, NULL, 1);
-    int port = start_gateway(fx, NULL, NULL, NULL, NULL);
+    tk_fx_cluster(fx, 1);
+    tk_gw_start_worker(fx, NULL, START_TIMEOUT_MS);
+    int port = tk_gw_start_gateway(fx, NULL, NULL, START_TIMEOUT_MS, NULL, NULL);
 
-    http(port, "GET", "/healthz", NULL, NULL, &r);
-    expect_status(&r, 200);
-    tk_http_response_free(&r);
-    http(port, "GET", "/readyz", NULL, NULL, &r);
-    expect_status(&r, 200);
-    tk_http_response_free(&r);
+    tk_gw_expect_get(port, "/healthz", 200);
+    tk_gw_expect_get(port, "/readyz", 200);
 
-    http(port, "POST", "/v1/orders", json_ct, ORDER_OK, &r);
+    tk_gw_http(port, "POST", "/v1/orders", json_ct, ORDER_OK, &r);
     expect_created(&r, "ORDER_STATUS_FULFILLED", id, sizeof(id));
-    expect_no_header(&r, "Preference-Applied");
-    json_t *j = body_json(&r);
-    assert_string_equal(jstr(j, "subtotal"), "1798");
-    assert_string_equal(jstr(j, "tax"), "342");
-    assert_string_equal(jstr(j, "shipping"), "299");
-    assert_string_equal(jstr(j, "total"), "2439");
-    assert_string_equal(jstr(j, "currency"), "EUR");
+    tk_gw_expect_no_header(&r, "Preference-Applied");
+    json_t *j = tk_gw_body_json(&r);
+    assert_string_equal(tk_gw_jstr(j, "subtotal"), "1798");
+    assert_string_equal(tk_gw_jstr(j, "tax"), "342");
+    assert_string_equal(tk_gw_jstr(j, "shipping"), "299");
+    assert_string_equal(tk_gw_jstr(j, "total"), "2439");
+    assert_string_equal(tk_gw_jstr(j, "currency"), "EUR");
     snprintf(path, sizeof(path), "/v1/orders/%s", id);
-    http(port, "GET", path, NULL, NULL, &g);
-    expect_status(&g, 200);
-    expect_header(&g, "Content-Type", "application/json");
-    json_t *jg = body_json(&g);
+    tk_gw_http(port, "GET", path, NULL, NULL, &g);
+    tk_gw_expect_status(&g, 200);
+    tk_gw_expect_header(&g, "Content-Type", "application/json");
+    json_t *jg = tk_gw_body_json(&g);
     assert_true(json_equal(j, jg));
     json_decref(jg);
     json_decref(j);
     tk_http_response_free(&g);
-    http(port, "HEAD", path, NULL, NULL, &g);
-    expect_status(&g, 200);
+    tk_gw_http(port, "HEAD", path, NULL, NULL, &g);
+    tk_gw_expect_status(&g, 200);
     assert_int_equal(g.body_len, 0);
     tk_http_response_free(&g);
     tk_http_response_free(&r);
@@ -409,17 +177,17 @@ static void test_post_answers_201_with_outcome(void **state) {
     /* REJECTED is an answer: 201 with the reason (and a media type with a
      * charset parameter is still JSON) */
     const char *json_utf8[] = {"Content-Type: application/json; charset=utf-8", NULL};
-    http(port, "POST", "/v1/orders", json_utf8, ORDER_UNKNOWN_SKU, &r);
+    tk_gw_http(port, "POST", "/v1/orders", json_utf8, ORDER_UNKNOWN_SKU, &r);
     expect_created(&r, "ORDER_STATUS_REJECTED", id, sizeof(id));
-    j = body_json(&r);
-    if (!strstr(jstr(j, "reason"), "PIZZA-UNKNOWN")) {
-        show(&r);
+    j = tk_gw_body_json(&r);
+    if (!strstr(tk_gw_jstr(j, "reason"), "PIZZA-UNKNOWN")) {
+        tk_gw_show(&r);
         fail_msg("the reason does not name the unknown SKU");
     }
     snprintf(path, sizeof(path), "/v1/orders/%s", id);
-    http(port, "GET", path, NULL, NULL, &g);
-    expect_status(&g, 200);
-    jg = body_json(&g);
+    tk_gw_http(port, "GET", path, NULL, NULL, &g);
+    tk_gw_expect_status(&g, 200);
+    jg = tk_gw_body_json(&g);
     assert_true(json_equal(j, jg));
     json_decref(jg);
     json_decref(j);
@@ -427,22 +195,22 @@ static void test_post_answers_201_with_outcome(void **state) {
     tk_http_response_free(&r);
 
     /* the client's own order id */
-    http(port, "POST", "/v1/orders", json_ct,
-         "{\"orderId\":\"gw-own-1\",\"customerId\":\"c-1\",\"currency\":\"EUR\",\"items\":[{"
-         "\"sku\":\"BURGER-CLASSIC\",\"quantity\":1,\"unitPrice\":\"899\"}]}",
-         &r);
+    tk_gw_http(port, "POST", "/v1/orders", json_ct,
+               "{\"orderId\":\"gw-own-1\",\"customerId\":\"c-1\",\"currency\":\"EUR\",\"items\":[{"
+               "\"sku\":\"BURGER-CLASSIC\",\"quantity\":1,\"unitPrice\":\"899\"}]}",
+               &r);
     expect_created(&r, "ORDER_STATUS_FULFILLED", id, sizeof(id));
     assert_string_equal(id, "gw-own-1");
     tk_http_response_free(&r);
     /* ... which must be usable in a URL as it is */
-    http(port, "POST", "/v1/orders", json_ct,
-         "{\"orderId\":\"a b/c\",\"customerId\":\"c-1\",\"currency\":\"EUR\",\"items\":[{"
-         "\"sku\":\"BURGER-CLASSIC\",\"quantity\":1,\"unitPrice\":\"899\"}]}",
-         &r);
-    j = expect_problem(&r, 400, "invalid-order");
+    tk_gw_http(port, "POST", "/v1/orders", json_ct,
+               "{\"orderId\":\"a b/c\",\"customerId\":\"c-1\",\"currency\":\"EUR\",\"items\":[{"
+               "\"sku\":\"BURGER-CLASSIC\",\"quantity\":1,\"unitPrice\":\"899\"}]}",
+               &r);
+    j = tk_gw_expect_problem(&r, 400, "invalid-order");
     json_t *e0 = json_array_get(json_object_get(j, "errors"), 0);
     assert_non_null(e0);
-    assert_string_equal(jstr(e0, "field"), "orderId");
+    assert_string_equal(tk_gw_jstr(e0, "field"), "orderId");
     json_decref(j);
     tk_http_response_free(&r);
     fx->done = 1;
@@ -452,33 +220,25 @@ static void test_post_answers_201_with_outcome(void **state) {
  * Preference-Applied; GET says 202 while the order is pending (no worker
  * yet), then 200 with the outcome once a worker has processed it. */
 static void test_respond_async_then_poll(void **state) {
-    fixture *fx = *state;
+    tk_fixture *fx = *state;
     tk_http_response r, g;
     char id[160];
-    fx_cluster(fx);
-    int port = start_gateway(fx, NULL, NULL, NULL, NULL);
+    tk_fx_cluster(fx, 1);
+    int port = tk_gw_start_gateway(fx, NULL, NULL, START_TIMEOUT_MS, NULL, NULL);
 
     const char *hdrs[] = {"Content-Type: application/json", "Prefer: respond-async", NULL};
-    int64_t t0 = time_mono_ms();
-    http(port, "POST", "/v1/orders", hdrs, ORDER_OK, &r);
-    int64_t took = time_mono_ms() - t0;
-    expect_accepted(&r, id, sizeof(id));
-    expect_header(&r, "Preference-Applied", "respond-async");
+    int64_t took = post_accepted(port, hdrs, "respond-async", &r, id, sizeof(id));
     if (took > 3000) fail_msg("respond-async took %lld ms: it waited", (long long)took);
 
     const char *loc = tk_http_header(&r, "Location");
-    http(port, "GET", loc, NULL, NULL, &g);
+    tk_gw_http(port, "GET", loc, NULL, NULL, &g);
     expect_accepted(&g, id, sizeof(id)); /* pending: nobody processes it yet */
     tk_http_response_free(&g);
 
-    start_worker(fx, NULL, 0);
-    get_until_200(port, loc, OUTCOME_TIMEOUT_MS, &g);
-    json_t *j = body_json(&g);
-    assert_string_equal(jstr(j, "orderId"), id);
-    assert_string_equal(jstr(j, "status"), "ORDER_STATUS_FULFILLED");
-    assert_string_equal(jstr(j, "total"), "2439");
+    tk_gw_start_worker(fx, NULL, 0);
+    json_t *j = tk_gw_poll_outcome(port, loc, id, "ORDER_STATUS_FULFILLED", OUTCOME_TIMEOUT_MS);
+    assert_string_equal(tk_gw_jstr(j, "total"), "2439");
     json_decref(j);
-    tk_http_response_free(&g);
     tk_http_response_free(&r);
     fx->done = 1;
 }
@@ -488,38 +248,31 @@ static void test_respond_async_then_poll(void **state) {
  * outcome later. A wait beyond gateway.max_wait_ms is cut to it, and says
  * so. */
 static void test_prefer_wait_shorter_than_processing(void **state) {
-    fixture *fx = *state;
-    tk_http_response r, g;
+    tk_fixture *fx = *state;
+    tk_http_response r;
     char id[160];
     const char *env[] = {"ORDERFLEET_GATEWAY_MAX_WAIT_MS=10000", NULL};
-    fx_cluster(fx);
-    start_worker(fx, "1500", 1);
-    int port = start_gateway(fx, NULL, env, NULL, NULL);
+    tk_fx_cluster(fx, 1);
+    tk_gw_start_worker(fx, "1500", START_TIMEOUT_MS);
+    int port = tk_gw_start_gateway(fx, NULL, env, START_TIMEOUT_MS, NULL, NULL);
 
     const char *wait1[] = {"Content-Type: application/json", "Prefer: wait=1", NULL};
-    int64_t t0 = time_mono_ms();
-    http(port, "POST", "/v1/orders", wait1, ORDER_OK, &r);
-    int64_t took = time_mono_ms() - t0;
-    expect_accepted(&r, id, sizeof(id));
-    expect_header(&r, "Preference-Applied", "wait=1");
+    int64_t took = post_accepted(port, wait1, "wait=1", &r, id, sizeof(id));
     /* it waited its second, not the default 5 */
     if (took < 900 || took > 4000)
         fail_msg("Prefer: wait=1 answered 202 after %lld ms, expected about 1000",
                  (long long)took);
-    get_until_200(port, tk_http_header(&r, "Location"), OUTCOME_TIMEOUT_MS, &g);
-    json_t *j = body_json(&g);
-    assert_string_equal(jstr(j, "orderId"), id);
-    assert_string_equal(jstr(j, "status"), "ORDER_STATUS_FULFILLED");
+    json_t *j = tk_gw_poll_outcome(port, tk_http_header(&r, "Location"), id,
+                                   "ORDER_STATUS_FULFILLED", OUTCOME_TIMEOUT_MS);
     json_decref(j);
-    tk_http_response_free(&g);
     tk_http_response_free(&r);
 
     /* wait=1000 is more than gateway.max_wait_ms (10 s): 10 s are used,
      * enough for the 1.5 s of processing */
     const char *wait_long[] = {"Content-Type: application/json", "Prefer: wait=1000", NULL};
-    http(port, "POST", "/v1/orders", wait_long, ORDER_OK, &r);
+    tk_gw_http(port, "POST", "/v1/orders", wait_long, ORDER_OK, &r);
     expect_created(&r, "ORDER_STATUS_FULFILLED", id, sizeof(id));
-    expect_header(&r, "Preference-Applied", "wait=10");
+    tk_gw_expect_header(&r, "Preference-Applied", "wait=10");
     tk_http_response_free(&r);
     fx->done = 1;
 }
@@ -528,33 +281,35 @@ static void test_prefer_wait_shorter_than_processing(void **state) {
  * get the same 201), a retry afterwards gets the same outcome, and only one
  * order ever reaches Kafka; the key reused for another body is 422. */
 static void test_idempotency_key(void **state) {
-    fixture *fx = *state;
+    tk_fixture *fx = *state;
     tk_http_response r1, r2, r3;
     char id1[160], id2[160], id3[160], placed[1][64];
-    fx_cluster(fx);
-    tk_reader *orders = fx_reader(fx, fx->cluster->cfg.topic_orders);
-    tk_reader *completed = fx_reader(fx, fx->cluster->cfg.topic_completed);
-    start_worker(fx, "1500", 1);
-    int port = start_gateway(fx, NULL, NULL, NULL, NULL);
+    tk_fx_cluster(fx, 1);
+    tk_reader *orders = tk_fx_reader(fx, fx->cluster->cfg.topic_orders);
+    tk_reader *completed = tk_fx_reader(fx, fx->cluster->cfg.topic_completed);
+    tk_gw_start_worker(fx, "1500", START_TIMEOUT_MS);
+    int port = tk_gw_start_gateway(fx, NULL, NULL, START_TIMEOUT_MS, NULL, NULL);
 
     const char *hdrs[] = {"Content-Type: application/json", "Idempotency-Key: key-1",
                           "Prefer: wait=10", NULL};
-    tk_http_async *first = fx_start_request(fx, port, "POST", "/v1/orders", hdrs, ORDER_OK);
-    wait_orders(orders, 1, placed); /* the first is placed and waits (1.5 s of work) */
-    http(port, "POST", "/v1/orders", hdrs, ORDER_OK, &r2); /* a retry: joins the wait */
-    fx_join(fx, first, &r1);
+    tk_http_async *first =
+        tk_fx_request(fx, port, "POST", "/v1/orders", hdrs, ORDER_OK, WAITING_TIMEOUT_MS);
+    /* the first is placed and waits (1.5 s of work) */
+    tk_gw_wait_orders(orders, 1, placed, OUTCOME_TIMEOUT_MS);
+    tk_gw_http(port, "POST", "/v1/orders", hdrs, ORDER_OK, &r2); /* a retry: joins the wait */
+    tk_fx_join(fx, first, &r1);
     expect_created(&r1, "ORDER_STATUS_FULFILLED", id1, sizeof(id1));
     expect_created(&r2, "ORDER_STATUS_FULFILLED", id2, sizeof(id2));
     assert_string_equal(id1, placed[0]);
     assert_string_equal(id2, id1);
-    json_t *j1 = body_json(&r1), *j2 = body_json(&r2);
+    json_t *j1 = tk_gw_body_json(&r1), *j2 = tk_gw_body_json(&r2);
     assert_true(json_equal(j1, j2));
 
     /* a retry after the outcome: answered from it */
-    http(port, "POST", "/v1/orders", hdrs, ORDER_OK, &r3);
+    tk_gw_http(port, "POST", "/v1/orders", hdrs, ORDER_OK, &r3);
     expect_created(&r3, "ORDER_STATUS_FULFILLED", id3, sizeof(id3));
     assert_string_equal(id3, id1);
-    json_t *j3 = body_json(&r3);
+    json_t *j3 = tk_gw_body_json(&r3);
     assert_true(json_equal(j1, j3));
     json_decref(j1);
     json_decref(j2);
@@ -564,14 +319,14 @@ static void test_idempotency_key(void **state) {
     tk_http_response_free(&r3);
 
     /* the same key for another body */
-    http(port, "POST", "/v1/orders", hdrs, ORDER_OTHER, &r1);
-    json_t *p = expect_problem(&r1, 422, "idempotency-key-reused");
+    tk_gw_http(port, "POST", "/v1/orders", hdrs, ORDER_OTHER, &r1);
+    json_t *p = tk_gw_expect_problem(&r1, 422, "idempotency-key-reused");
     json_decref(p);
     tk_http_response_free(&r1);
 
     /* one order placed (read above, nothing after it), one outcome, for
      * three POSTs */
-    expect_no_more_orders(orders, 1000);
+    tk_gw_expect_no_more_orders(orders, 1000);
     tk_tally *t = tk_tally_new();
     tk_collect_outcomes(completed, t, 2, 1000);
     assert_int_equal(tk_tally_count(t, id1), 1);
@@ -584,40 +339,40 @@ static void test_idempotency_key(void **state) {
  * placed again, with or without an Idempotency-Key (docs/decisions.md: idempotent
  * across instances and restarts when the client names the order). */
 static void test_known_order_id_not_placed_again(void **state) {
-    fixture *fx = *state;
+    tk_fixture *fx = *state;
     tk_http_response r1, r2;
     char id1[160], id2[160], placed[1][64];
     const char *order = "{\"orderId\":\"gw-dup-1\",\"customerId\":\"c-1\",\"currency\":\"EUR\","
                         "\"items\":[{\"sku\":\"BURGER-CLASSIC\",\"quantity\":2,"
                         "\"unitPrice\":\"899\"}]}";
-    fx_cluster(fx);
-    tk_reader *orders = fx_reader(fx, fx->cluster->cfg.topic_orders);
-    start_worker(fx, NULL, 1);
-    int port = start_gateway(fx, NULL, NULL, NULL, NULL);
+    tk_fx_cluster(fx, 1);
+    tk_reader *orders = tk_fx_reader(fx, fx->cluster->cfg.topic_orders);
+    tk_gw_start_worker(fx, NULL, START_TIMEOUT_MS);
+    int port = tk_gw_start_gateway(fx, NULL, NULL, START_TIMEOUT_MS, NULL, NULL);
 
-    http(port, "POST", "/v1/orders", json_ct, order, &r1);
+    tk_gw_http(port, "POST", "/v1/orders", json_ct, order, &r1);
     expect_created(&r1, "ORDER_STATUS_FULFILLED", id1, sizeof(id1));
     assert_string_equal(id1, "gw-dup-1");
-    json_t *j1 = body_json(&r1);
-    http(port, "POST", "/v1/orders", json_ct, order, &r2);
+    json_t *j1 = tk_gw_body_json(&r1);
+    tk_gw_http(port, "POST", "/v1/orders", json_ct, order, &r2);
     expect_created(&r2, "ORDER_STATUS_FULFILLED", id2, sizeof(id2));
-    json_t *j2 = body_json(&r2);
+    json_t *j2 = tk_gw_body_json(&r2);
     assert_true(json_equal(j1, j2)); /* the same outcome, not a second processing */
     json_decref(j2);
     tk_http_response_free(&r2);
     const char *keyed[] = {"Content-Type: application/json", "Idempotency-Key: fresh-key", NULL};
-    http(port, "POST", "/v1/orders", keyed, order, &r2);
+    tk_gw_http(port, "POST", "/v1/orders", keyed, order, &r2);
     expect_created(&r2, "ORDER_STATUS_FULFILLED", id2, sizeof(id2));
-    j2 = body_json(&r2);
+    j2 = tk_gw_body_json(&r2);
     assert_true(json_equal(j1, j2));
     json_decref(j2);
     json_decref(j1);
     tk_http_response_free(&r2);
     tk_http_response_free(&r1);
 
-    wait_orders(orders, 1, placed);
+    tk_gw_wait_orders(orders, 1, placed, OUTCOME_TIMEOUT_MS);
     assert_string_equal(placed[0], "gw-dup-1");
-    expect_no_more_orders(orders, 1000);
+    tk_gw_expect_no_more_orders(orders, 1000);
     fx->done = 1;
 }
 
@@ -636,38 +391,19 @@ static void next_request(tk_reader *orders, const char *order_id,
     if (!ok) fail_msg("no request with a correlation id for %s on the orders topic", order_id);
 }
 
-/* Writes a reply (key order_id, value bytes) with the correlation id, as a
- * worker would, and waits for Kafka's acknowledgement. */
-static void produce_reply(rd_kafka_t *p, const char *topic, const char *order_id,
-                          const void *value, size_t len, const uint8_t corr[RH_CORRELATION_LEN]) {
-    char err[256];
-    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
-    hdr_add_str(h, HDR_CE_TYPE, CE_TYPE_ORDER_COMPLETED);
-    if (rh_write_correlation(h, corr, err, sizeof(err)) != RH_OK) fail_msg("correlation: %s", err);
-    rd_kafka_resp_err_t rc = rd_kafka_producev(
-        p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(order_id, strlen(order_id)),
-        RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
-    if (rc) {
-        rd_kafka_headers_destroy(h);
-        fail_msg("produce reply: %s", rd_kafka_err2str(rc));
-    }
-    tk_flush(p);
-}
-
 /* Replies the worker would not write, made by the test from the request it
  * reads on the orders topic: bytes that are no OrderCompleted are 502 (the
  * order was placed: the problem names it and gives its Location); a FAILED
  * outcome is 201 with that outcome (the order exists, processing gave up). */
 static void test_bad_reply_502_and_failed_201(void **state) {
-    fixture *fx = *state;
+    tk_fixture *fx = *state;
     tk_http_response r;
     uint8_t corr[RH_CORRELATION_LEN];
     char id[160];
-    fx_cluster(fx);
-    tk_reader *orders = fx_reader(fx, fx->cluster->cfg.topic_orders);
-    rd_kafka_t *p = tk_producer(fx_bootstraps(fx));
-    int port = start_gateway(fx, NULL, NULL, NULL, NULL);
+    tk_fx_cluster(fx, 1);
+    tk_reader *orders = tk_fx_reader(fx, fx->cluster->cfg.topic_orders);
+    rd_kafka_t *p = tk_producer(fx->bootstraps);
+    int port = tk_gw_start_gateway(fx, NULL, NULL, START_TIMEOUT_MS, NULL, NULL);
     const char *hdrs[] = {"Content-Type: application/json", "Prefer: wait=20", NULL};
     const char *body_bad = "{\"orderId\":\"gw-bad-1\",\"customerId\":\"c-1\",\"currency\":\"EUR\","
                            "\"items\":[{\"sku\":\"BURGER-CLASSIC\",\"quantity\":1,"
@@ -676,17 +412,18 @@ static void test_bad_reply_502_and_failed_201(void **state) {
                               "\"currency\":\"EUR\",\"items\":[{\"sku\":\"BURGER-CLASSIC\","
                               "\"quantity\":1,\"unitPrice\":\"899\"}]}";
 
-    tk_http_async *a = fx_start_request(fx, port, "POST", "/v1/orders", hdrs, body_bad);
+    tk_http_async *a =
+        tk_fx_request(fx, port, "POST", "/v1/orders", hdrs, body_bad, WAITING_TIMEOUT_MS);
     next_request(orders, "gw-bad-1", corr);
-    produce_reply(p, fx->cluster->cfg.topic_replies, "gw-bad-1", "\xff\xff\xff", 3, corr);
-    fx_join(fx, a, &r);
-    json_t *j = expect_problem(&r, 502, "bad-reply");
-    assert_string_equal(jstr(j, "orderId"), "gw-bad-1");
-    assert_string_equal(location_id(&r), "gw-bad-1");
+    tk_produce_reply(p, fx->cluster->cfg.topic_replies, "gw-bad-1", "\xff\xff\xff", 3, corr);
+    tk_fx_join(fx, a, &r);
+    json_t *j = tk_gw_expect_problem(&r, 502, "bad-reply");
+    assert_string_equal(tk_gw_jstr(j, "orderId"), "gw-bad-1");
+    assert_string_equal(tk_gw_location_id(&r), "gw-bad-1");
     json_decref(j);
     tk_http_response_free(&r);
 
-    a = fx_start_request(fx, port, "POST", "/v1/orders", hdrs, body_failed);
+    a = tk_fx_request(fx, port, "POST", "/v1/orders", hdrs, body_failed, WAITING_TIMEOUT_MS);
     next_request(orders, "gw-failed-1", corr);
     order_completed_t oc = ORDERFLEET__V1__ORDER_COMPLETED__INIT;
     oc.order_id = "gw-failed-1";
@@ -697,18 +434,16 @@ static void test_bad_reply_502_and_failed_201(void **state) {
     size_t len;
     void *value = codec_completed_encode(&oc, &len);
     assert_non_null(value);
-    produce_reply(p, fx->cluster->cfg.topic_replies, "gw-failed-1", value, len, corr);
+    tk_produce_reply(p, fx->cluster->cfg.topic_replies, "gw-failed-1", value, len, corr);
     free(value);
-    fx_join(fx, a, &r);
+    tk_fx_join(fx, a, &r);
     expect_created(&r, "ORDER_STATUS_FAILED", id, sizeof(id));
     assert_string_equal(id, "gw-failed-1");
-    j = body_json(&r);
-    assert_string_equal(jstr(j, "reason"), oc.reason);
+    j = tk_gw_body_json(&r);
+    assert_string_equal(tk_gw_jstr(j, "reason"), oc.reason);
     json_decref(j);
     tk_http_response_free(&r);
-    http(port, "GET", "/v1/orders/gw-failed-1", NULL, NULL, &r);
-    expect_status(&r, 200);
-    tk_http_response_free(&r);
+    tk_gw_expect_get(port, "/v1/orders/gw-failed-1", 200);
     rd_kafka_destroy(p);
     fx->done = 1;
 }
@@ -716,45 +451,36 @@ static void test_bad_reply_502_and_failed_201(void **state) {
 /* Every error a client can cause, each a problem+json with the precise
  * status; none of them places an order. */
 static void test_error_statuses(void **state) {
-    fixture *fx = *state;
+    tk_fixture *fx = *state;
     tk_http_response r;
     json_t *j;
     const char *env[] = {"ORDERFLEET_GATEWAY_MAX_BODY=1024", NULL};
-    fx_cluster(fx);
-    tk_reader *orders = fx_reader(fx, fx->cluster->cfg.topic_orders);
-    int port = start_gateway(fx, NULL, env, NULL, NULL);
+    tk_fx_cluster(fx, 1);
+    tk_reader *orders = tk_fx_reader(fx, fx->cluster->cfg.topic_orders);
+    int port = tk_gw_start_gateway(fx, NULL, env, START_TIMEOUT_MS, NULL, NULL);
 
     /* malformed JSON: where, as members */
-    http(port, "POST", "/v1/orders", json_ct, "{\"customerId\":", &r);
-    j = expect_problem(&r, 400, "malformed-json");
-    assert_int_equal(json_integer_value(json_object_get(j, "line")), 1);
-    assert_true(json_integer_value(json_object_get(j, "column")) >= 14);
-    json_decref(j);
-    tk_http_response_free(&r);
-    http(port, "POST", "/v1/orders", json_ct, "{\n  \"customerId\": \"c-1\",\n  oops\n}", &r);
-    j = expect_problem(&r, 400, "malformed-json");
-    assert_int_equal(json_integer_value(json_object_get(j, "line")), 3);
-    assert_true(json_integer_value(json_object_get(j, "column")) >= 1);
-    json_decref(j);
-    tk_http_response_free(&r);
+    expect_malformed_at(port, "{\"customerId\":", 1, 14);
+    expect_malformed_at(port, "{\n  \"customerId\": \"c-1\",\n  oops\n}", 3, 1);
 
     /* schema violations: every one, by field */
-    http(port, "POST", "/v1/orders", json_ct,
-         "{\"customerId\":42,\"currency\":\"EUR\",\"items\":[{\"sku\":\"BURGER-CLASSIC\","
-         "\"quantity\":\"two\",\"unitPrice\":\"899\"}],\"coupon\":\"FREE\"}",
-         &r);
-    j = expect_problem(&r, 400, "invalid-order");
+    tk_gw_http(port, "POST", "/v1/orders", json_ct,
+               "{\"customerId\":42,\"currency\":\"EUR\",\"items\":[{\"sku\":\"BURGER-CLASSIC\","
+               "\"quantity\":\"two\",\"unitPrice\":\"899\"}],\"coupon\":\"FREE\"}",
+               &r);
+    j = tk_gw_expect_problem(&r, 400, "invalid-order");
     json_t *errs = json_object_get(j, "errors");
     assert_true(json_is_array(errs));
     assert_int_equal(json_array_size(errs), 3);
     const char *fields[] = {"customerId", "items[0].quantity", "coupon"};
     for (size_t i = 0; i < 3; i++) {
         json_t *e = json_array_get(errs, i);
-        assert_string_equal(jstr(e, "field"), fields[i]);
-        assert_true(strlen(jstr(e, "reason")) > 0);
+        assert_string_equal(tk_gw_jstr(e, "field"), fields[i]);
+        assert_true(strlen(tk_gw_jstr(e, "reason")) > 0);
     }
     assert_int_equal(json_integer_value(json_object_get(j, "errorCount")), 3);
-    if (!strstr(jstr(j, "detail"), "3 places")) fail_msg("detail: %s", jstr(j, "detail"));
+    if (!strstr(tk_gw_jstr(j, "detail"), "3 places"))
+        fail_msg("detail: %s", tk_gw_jstr(j, "detail"));
     json_decref(j);
     tk_http_response_free(&r);
     /* more violations than are listed: errorCount has them all */
@@ -763,31 +489,23 @@ static void test_error_statuses(void **state) {
     for (int i = 0; i < 20; i++)
         len += (size_t)snprintf(many + len, sizeof(many) - len, "%s\"x%d\":%d", i ? "," : "", i, i);
     snprintf(many + len, sizeof(many) - len, "}");
-    http(port, "POST", "/v1/orders", json_ct, many, &r);
-    j = expect_problem(&r, 400, "invalid-order");
+    tk_gw_http(port, "POST", "/v1/orders", json_ct, many, &r);
+    j = tk_gw_expect_problem(&r, 400, "invalid-order");
     assert_true(json_array_size(json_object_get(j, "errors")) >= 16);
     assert_int_equal(json_integer_value(json_object_get(j, "errorCount")), 20);
-    assert_string_equal(jstr(json_array_get(json_object_get(j, "errors"), 0), "field"), "x0");
+    assert_string_equal(tk_gw_jstr(json_array_get(json_object_get(j, "errors"), 0), "field"), "x0");
     json_decref(j);
     tk_http_response_free(&r);
     /* JSON, but not an object; and no JSON at all */
-    http(port, "POST", "/v1/orders", json_ct, "[1,2]", &r);
-    j = expect_problem(&r, 400, "invalid-order");
-    json_decref(j);
-    tk_http_response_free(&r);
-    http(port, "POST", "/v1/orders", json_ct, "", &r);
-    j = expect_problem(&r, 400, "malformed-json");
-    json_decref(j);
-    tk_http_response_free(&r);
+    request_problem(port, "POST", "/v1/orders", json_ct, "[1,2]", 400, "invalid-order", NULL);
+    request_problem(port, "POST", "/v1/orders", json_ct, "", 400, "malformed-json", NULL);
 
     /* an Idempotency-Key longer than 255 characters */
     char key[300 + 20];
     snprintf(key, sizeof(key), "Idempotency-Key: %0300d", 7);
     const char *long_key[] = {"Content-Type: application/json", key, NULL};
-    http(port, "POST", "/v1/orders", long_key, ORDER_OK, &r);
-    j = expect_problem(&r, 400, "invalid-idempotency-key");
-    json_decref(j);
-    tk_http_response_free(&r);
+    request_problem(port, "POST", "/v1/orders", long_key, ORDER_OK, 400, "invalid-idempotency-key",
+                    NULL);
 
     /* 413: more than gateway.max_body, announced by Content-Length ... */
     char big[2001];
@@ -795,10 +513,7 @@ static void test_error_statuses(void **state) {
     big[sizeof(big) - 1] = '\0';
     memcpy(big, "{\"customerId\":\"", 15);
     memcpy(big + sizeof(big) - 4, "\"}", 2);
-    http(port, "POST", "/v1/orders", json_ct, big, &r);
-    j = expect_problem(&r, 413, "body-too-large");
-    json_decref(j);
-    tk_http_response_free(&r);
+    request_problem(port, "POST", "/v1/orders", json_ct, big, 413, "body-too-large", NULL);
     /* ... or found while reading a chunked body */
     char raw[2600];
     int n = snprintf(raw, sizeof(raw),
@@ -807,56 +522,34 @@ static void test_error_statuses(void **state) {
                      "%x\r\n%s\r\n0\r\n\r\n",
                      (unsigned)strlen(big), big);
     assert_true(n > 0 && (size_t)n < sizeof(raw));
-    if (tk_http_raw(port, raw, (size_t)n, 0, HTTP_TIMEOUT_MS, &r) != 0)
+    if (tk_http_raw(port, raw, (size_t)n, 0, TK_GW_HTTP_TIMEOUT_MS, &r) != 0)
         fail_msg("chunked POST: no response: %s", r.error);
-    j = expect_problem(&r, 413, "body-too-large");
+    j = tk_gw_expect_problem(&r, 413, "body-too-large");
     json_decref(j);
     tk_http_response_free(&r);
 
     /* 415: not JSON, or no Content-Type at all */
     const char *text[] = {"Content-Type: text/plain", NULL};
-    http(port, "POST", "/v1/orders", text, ORDER_OK, &r);
-    j = expect_problem(&r, 415, "unsupported-media-type");
-    json_decref(j);
-    tk_http_response_free(&r);
-    http(port, "POST", "/v1/orders", NULL, ORDER_OK, &r);
-    j = expect_problem(&r, 415, "unsupported-media-type");
-    json_decref(j);
-    tk_http_response_free(&r);
+    request_problem(port, "POST", "/v1/orders", text, ORDER_OK, 415, "unsupported-media-type",
+                    NULL);
+    request_problem(port, "POST", "/v1/orders", NULL, ORDER_OK, 415, "unsupported-media-type",
+                    NULL);
 
     /* 405 with Allow */
-    http(port, "PUT", "/v1/orders", json_ct, ORDER_OK, &r);
-    j = expect_problem(&r, 405, "method-not-allowed");
-    expect_header(&r, "Allow", "POST");
-    json_decref(j);
-    tk_http_response_free(&r);
-    http(port, "POST", "/v1/orders/x", json_ct, ORDER_OK, &r);
-    j = expect_problem(&r, 405, "method-not-allowed");
-    expect_header(&r, "Allow", "GET, HEAD");
-    json_decref(j);
-    tk_http_response_free(&r);
-    http(port, "DELETE", "/healthz", NULL, NULL, &r);
-    j = expect_problem(&r, 405, "method-not-allowed");
-    expect_header(&r, "Allow", "GET, HEAD");
-    json_decref(j);
-    tk_http_response_free(&r);
+    request_problem(port, "PUT", "/v1/orders", json_ct, ORDER_OK, 405, "method-not-allowed",
+                    "POST");
+    request_problem(port, "POST", "/v1/orders/x", json_ct, ORDER_OK, 405, "method-not-allowed",
+                    "GET, HEAD");
+    request_problem(port, "DELETE", "/healthz", NULL, NULL, 405, "method-not-allowed", "GET, HEAD");
 
     /* 404: no such resource, no such order */
-    http(port, "GET", "/v2/orders", NULL, NULL, &r);
-    j = expect_problem(&r, 404, "not-found");
-    json_decref(j);
-    tk_http_response_free(&r);
-    http(port, "GET", "/v1/orders/never-placed-1", NULL, NULL, &r);
-    j = expect_problem(&r, 404, "unknown-order");
-    json_decref(j);
-    tk_http_response_free(&r);
-    http(port, "GET", "/v1/orders/", NULL, NULL, &r);
-    j = expect_problem(&r, 404, "unknown-order");
-    json_decref(j);
-    tk_http_response_free(&r);
+    request_problem(port, "GET", "/v2/orders", NULL, NULL, 404, "not-found", NULL);
+    request_problem(port, "GET", "/v1/orders/never-placed-1", NULL, NULL, 404, "unknown-order",
+                    NULL);
+    request_problem(port, "GET", "/v1/orders/", NULL, NULL, 404, "unknown-order", NULL);
 
     /* none of it reached Kafka */
-    expect_no_more_orders(orders, 1000);
+    tk_gw_expect_no_more_orders(orders, 1000);
     fx->done = 1;
 }
 
@@ -864,41 +557,38 @@ static void test_error_statuses(void **state) {
  * third POST is 503 with Retry-After while GETs are still served; once a
  * worker answers the two, POSTs are taken again. */
 static void test_busy_503_beyond_max_waiting(void **state) {
-    fixture *fx = *state;
+    tk_fixture *fx = *state;
     tk_http_response r, w[2];
     char placed[2][64], id[160], path[200];
-    fx_cluster(fx);
-    tk_reader *orders = fx_reader(fx, fx->cluster->cfg.topic_orders);
+    tk_fx_cluster(fx, 1);
+    tk_reader *orders = tk_fx_reader(fx, fx->cluster->cfg.topic_orders);
     const char *extra[] = {"--max-waiting", "2", NULL};
-    int port = start_gateway(fx, extra, NULL, NULL, NULL);
+    int port = tk_gw_start_gateway(fx, extra, NULL, START_TIMEOUT_MS, NULL, NULL);
 
     const char *hdrs[] = {"Content-Type: application/json", "Prefer: wait=20", NULL};
     tk_http_async *a[2];
     for (int i = 0; i < 2; i++)
-        a[i] = fx_start_request(fx, port, "POST", "/v1/orders", hdrs, ORDER_OK);
-    wait_orders(orders, 2, placed); /* both placed: both wait */
+        a[i] = tk_fx_request(fx, port, "POST", "/v1/orders", hdrs, ORDER_OK, WAITING_TIMEOUT_MS);
+    tk_gw_wait_orders(orders, 2, placed, OUTCOME_TIMEOUT_MS); /* both placed: both wait */
 
-    http(port, "POST", "/v1/orders", hdrs, ORDER_OK, &r);
-    json_t *j = expect_problem(&r, 503, "busy");
-    const char *ra = tk_http_header(&r, "Retry-After");
-    if (!ra || atoi(ra) < 1) fail_msg("503 without a positive Retry-After");
-    json_decref(j);
+    tk_gw_http(port, "POST", "/v1/orders", hdrs, ORDER_OK, &r);
+    expect_unavailable(&r, "busy");
     tk_http_response_free(&r);
     snprintf(path, sizeof(path), "/v1/orders/%s", placed[0]);
-    http(port, "GET", path, NULL, NULL, &r);
+    tk_gw_http(port, "GET", path, NULL, NULL, &r);
     expect_accepted(&r, id, sizeof(id)); /* still served, and pending */
     assert_string_equal(id, placed[0]);
     tk_http_response_free(&r);
-    expect_no_more_orders(orders, 500); /* the 503 placed nothing */
+    tk_gw_expect_no_more_orders(orders, 500); /* the 503 placed nothing */
 
-    start_worker(fx, NULL, 0);
+    tk_gw_start_worker(fx, NULL, 0);
     for (int i = 0; i < 2; i++) {
-        fx_join(fx, a[i], &w[i]);
+        tk_fx_join(fx, a[i], &w[i]);
         expect_created(&w[i], "ORDER_STATUS_FULFILLED", id, sizeof(id));
         assert_true(strcmp(id, placed[0]) == 0 || strcmp(id, placed[1]) == 0);
         tk_http_response_free(&w[i]);
     }
-    http(port, "POST", "/v1/orders", hdrs, ORDER_OK, &r);
+    tk_gw_http(port, "POST", "/v1/orders", hdrs, ORDER_OK, &r);
     expect_created(&r, "ORDER_STATUS_FULFILLED", id, sizeof(id));
     tk_http_response_free(&r);
     fx->done = 1;
@@ -907,30 +597,25 @@ static void test_busy_503_beyond_max_waiting(void **state) {
 /* Kafka down (every mock broker): /readyz turns 503 and a POST is 503 with
  * Retry-After, placing nothing; back up, the gateway takes orders again. */
 static void test_kafka_down_503(void **state) {
-    fixture *fx = *state;
+    tk_fixture *fx = *state;
     tk_http_response r;
     char id[160];
-    fx_cluster(fx);
-    int port = start_gateway(fx, NULL, NULL, NULL, NULL);
+    tk_fx_cluster(fx, 1);
+    int port = tk_gw_start_gateway(fx, NULL, NULL, START_TIMEOUT_MS, NULL, NULL);
     readyz_until(port, 200, 1000);
 
     rd_kafka_mock_cluster_t *mock = devcluster_mock(fx->cluster->dc);
     assert_int_equal(rd_kafka_mock_broker_set_down(mock, MOCK_BROKER), RD_KAFKA_RESP_ERR_NO_ERROR);
     readyz_until(port, 503, 30000);
-    http(port, "GET", "/healthz", NULL, NULL, &r); /* alive all the same */
-    expect_status(&r, 200);
-    tk_http_response_free(&r);
-    http(port, "POST", "/v1/orders", json_ct, ORDER_OK, &r);
-    json_t *j = expect_problem(&r, 503, "kafka-unavailable");
-    const char *ra = tk_http_header(&r, "Retry-After");
-    if (!ra || atoi(ra) < 1) fail_msg("503 without a positive Retry-After");
-    json_decref(j);
+    tk_gw_expect_get(port, "/healthz", 200); /* alive all the same */
+    tk_gw_http(port, "POST", "/v1/orders", json_ct, ORDER_OK, &r);
+    expect_unavailable(&r, "kafka-unavailable");
     tk_http_response_free(&r);
 
     assert_int_equal(rd_kafka_mock_broker_set_up(mock, MOCK_BROKER), RD_KAFKA_RESP_ERR_NO_ERROR);
     readyz_until(port, 200, 30000);
     const char *hdrs[] = {"Content-Type: application/json", "Prefer: respond-async", NULL};
-    http(port, "POST", "/v1/orders", hdrs, ORDER_OK, &r);
+    tk_gw_http(port, "POST", "/v1/orders", hdrs, ORDER_OK, &r);
     expect_accepted(&r, id, sizeof(id));
     tk_http_response_free(&r);
     fx->done = 1;
@@ -939,29 +624,25 @@ static void test_kafka_down_503(void **state) {
 /* A gateway that cannot reach Kafka at start: it listens (liveness) but is
  * not ready and takes no order (503, Retry-After) until it is positioned. */
 static void test_not_ready_until_positioned(void **state) {
-    fixture *fx = *state;
+    tk_fixture *fx = *state;
     tk_http_response r;
     const char *log;
     pid_t gw;
-    fx_cluster(fx);
+    tk_fx_cluster(fx, 1);
     rd_kafka_mock_cluster_t *mock = devcluster_mock(fx->cluster->dc);
     assert_int_equal(rd_kafka_mock_broker_set_down(mock, MOCK_BROKER), RD_KAFKA_RESP_ERR_NO_ERROR);
-    const char *args[] = {"-b", fx_bootstraps(fx), "-l", "127.0.0.1:0", NULL};
-    log = fx_log(fx, "gw-gateway-unready");
-    gw = fx_spawn(fx, "order-gateway", args, NULL, log);
+    const char *args[] = {"-b", fx->bootstraps, "-l", "127.0.0.1:0", NULL};
+    log = tk_fx_log(fx, "gw-gateway-unready");
+    gw = tk_fx_spawn(fx, "order-gateway", args, NULL, log, NULL);
     int port = tk_wait_log_number(log, "msg=listening address=127.0.0.1:0 port=", START_TIMEOUT_MS);
     assert_true(port > 0);
 
-    http(port, "GET", "/healthz", NULL, NULL, &r);
-    expect_status(&r, 200);
-    tk_http_response_free(&r);
-    http(port, "GET", "/readyz", NULL, NULL, &r);
-    expect_status(&r, 503);
-    tk_http_response_free(&r);
-    http(port, "POST", "/v1/orders", json_ct, ORDER_OK, &r);
-    expect_status(&r, 503);
-    json_t *j = body_json(&r);
-    const char *type = jstr(j, "type");
+    tk_gw_expect_get(port, "/healthz", 200);
+    tk_gw_expect_get(port, "/readyz", 503);
+    tk_gw_http(port, "POST", "/v1/orders", json_ct, ORDER_OK, &r);
+    tk_gw_expect_status(&r, 503);
+    json_t *j = tk_gw_body_json(&r);
+    const char *type = tk_gw_jstr(j, "type");
     if (strcmp(type, "urn:orderfleet:problem:not-ready") != 0 &&
         strcmp(type, "urn:orderfleet:problem:kafka-unavailable") != 0)
         fail_msg("503 of type %s", type);
@@ -972,39 +653,39 @@ static void test_not_ready_until_positioned(void **state) {
     assert_int_equal(rd_kafka_mock_broker_set_up(mock, MOCK_BROKER), RD_KAFKA_RESP_ERR_NO_ERROR);
     assert_int_equal(tk_wait_port(log, START_TIMEOUT_MS), port);
     readyz_until(port, 200, START_TIMEOUT_MS);
-    assert_int_equal(fx_stop(fx, gw, SIGTERM, 15000), 0);
+    assert_int_equal(tk_fx_stop(fx, gw, SIGTERM, 15000), 0);
     fx->done = 1;
 }
 
 /* SIGTERM with requests waiting (no worker): each is answered 202 with its
  * Location, and the gateway exits 0. */
 static void test_sigterm_answers_waiting_requests(void **state) {
-    fixture *fx = *state;
+    tk_fixture *fx = *state;
     tk_http_response r;
     char placed[2][64], id[160];
     pid_t gw;
     const char *log;
-    fx_cluster(fx);
-    tk_reader *orders = fx_reader(fx, fx->cluster->cfg.topic_orders);
-    int port = start_gateway(fx, NULL, NULL, &gw, &log);
+    tk_fx_cluster(fx, 1);
+    tk_reader *orders = tk_fx_reader(fx, fx->cluster->cfg.topic_orders);
+    int port = tk_gw_start_gateway(fx, NULL, NULL, START_TIMEOUT_MS, &gw, &log);
 
     const char *hdrs[] = {"Content-Type: application/json", "Prefer: wait=30", NULL};
     tk_http_async *a[2];
     for (int i = 0; i < 2; i++)
-        a[i] = fx_start_request(fx, port, "POST", "/v1/orders", hdrs, ORDER_OK);
-    wait_orders(orders, 2, placed);
+        a[i] = tk_fx_request(fx, port, "POST", "/v1/orders", hdrs, ORDER_OK, WAITING_TIMEOUT_MS);
+    tk_gw_wait_orders(orders, 2, placed, OUTCOME_TIMEOUT_MS);
 
     int64_t t0 = time_mono_ms();
     kill(gw, SIGTERM);
     for (int i = 0; i < 2; i++) {
-        fx_join(fx, a[i], &r);
+        tk_fx_join(fx, a[i], &r);
         expect_accepted(&r, id, sizeof(id));
-        expect_header(&r, "Preference-Applied", "wait=30");
+        tk_gw_expect_header(&r, "Preference-Applied", "wait=30");
         assert_true(strcmp(id, placed[0]) == 0 || strcmp(id, placed[1]) == 0);
         tk_http_response_free(&r);
     }
     assert_true(time_mono_ms() - t0 < 10000); /* at once, not at the end of the wait */
-    assert_int_equal(fx_wait(fx, gw, 15000), 0);
+    assert_int_equal(tk_fx_wait(fx, gw, 15000), 0);
     assert_int_equal(tk_wait_log(log, "msg=\"stopping: answering waiting requests\" waiting=2", 0),
                      0);
     fx->done = 1;
@@ -1015,49 +696,51 @@ static void test_sigterm_answers_waiting_requests(void **state) {
  * the problem says why (stopping, not "starting"); the waiting request is
  * answered 202 and the gateway exits 0. */
 static void test_orders_refused_while_stopping(void **state) {
-    fixture *fx = *state;
+    tk_fixture *fx = *state;
     tk_http_response r;
     char err[256], placed[1][64], id[160];
     pid_t gw;
     const char *log;
-    fx_cluster(fx);
-    tk_reader *orders = fx_reader(fx, fx->cluster->cfg.topic_orders);
-    int port = start_gateway(fx, NULL, NULL, &gw, &log);
-    tk_http_conn *c = tk_http_connect(port, HTTP_TIMEOUT_MS, err, sizeof(err));
+    tk_fx_cluster(fx, 1);
+    tk_reader *orders = tk_fx_reader(fx, fx->cluster->cfg.topic_orders);
+    int port = tk_gw_start_gateway(fx, NULL, NULL, START_TIMEOUT_MS, &gw, &log);
+    tk_http_conn *c = tk_http_connect(port, TK_GW_HTTP_TIMEOUT_MS, err, sizeof(err));
     if (!c) fail_msg("connect: %s", err);
-    if (tk_http_exchange(c, "GET", "/healthz", NULL, NULL, HTTP_TIMEOUT_MS, &r) != 0) {
+    if (tk_http_exchange(c, "GET", "/healthz", NULL, NULL, TK_GW_HTTP_TIMEOUT_MS, &r) != 0) {
         tk_http_conn_close(c);
         fail_msg("GET /healthz: %s", r.error);
     }
-    expect_status(&r, 200);
+    tk_gw_expect_status(&r, 200);
     tk_http_response_free(&r);
 
     const char *hdrs[] = {"Content-Type: application/json", "Prefer: wait=30", NULL};
-    tk_http_async *a = fx_start_request(fx, port, "POST", "/v1/orders", hdrs, ORDER_OK);
-    wait_orders(orders, 1, placed);
+    tk_http_async *a =
+        tk_fx_request(fx, port, "POST", "/v1/orders", hdrs, ORDER_OK, WAITING_TIMEOUT_MS);
+    tk_gw_wait_orders(orders, 1, placed, OUTCOME_TIMEOUT_MS);
     kill(gw, SIGTERM);
-    if (tk_wait_log(log, "msg=\"stopping: answering waiting requests\"", HTTP_TIMEOUT_MS) != 0) {
+    const char *stopping = "msg=\"stopping: answering waiting requests\"";
+    if (tk_wait_log(log, stopping, TK_GW_HTTP_TIMEOUT_MS) != 0) {
         tk_http_conn_close(c);
         fail_msg("the gateway did not begin to stop");
     }
-    int rc = tk_http_exchange(c, "POST", "/v1/orders", hdrs, ORDER_OK, HTTP_TIMEOUT_MS, &r);
+    int rc = tk_http_exchange(c, "POST", "/v1/orders", hdrs, ORDER_OK, TK_GW_HTTP_TIMEOUT_MS, &r);
     tk_http_conn_close(c);
     if (rc != 0) fail_msg("POST while stopping: no response: %s", r.error);
-    expect_status(&r, 503);
+    tk_gw_expect_status(&r, 503);
     if (!tk_http_header(&r, "Retry-After")) fail_msg("503 without Retry-After");
-    expect_header(&r, "Content-Type", "application/problem+json");
-    json_t *j = body_json(&r);
-    int says_starting = strstr(jstr(j, "detail"), "starting") != NULL;
-    if (says_starting) show(&r);
+    tk_gw_expect_header(&r, "Content-Type", "application/problem+json");
+    json_t *j = tk_gw_body_json(&r);
+    int says_starting = strstr(tk_gw_jstr(j, "detail"), "starting") != NULL;
+    if (says_starting) tk_gw_show(&r);
     json_decref(j);
     tk_http_response_free(&r);
     if (says_starting) fail_msg("a stopping gateway's 503 says it is starting");
 
-    fx_join(fx, a, &r);
+    tk_fx_join(fx, a, &r);
     expect_accepted(&r, id, sizeof(id));
     assert_string_equal(id, placed[0]);
     tk_http_response_free(&r);
-    assert_int_equal(fx_wait(fx, gw, 15000), 0);
+    assert_int_equal(tk_fx_wait(fx, gw, 15000), 0);
     fx->done = 1;
 }
 
@@ -1069,45 +752,43 @@ static void test_orders_refused_while_stopping(void **state) {
  * test_e2e_gateway: the mock cluster cannot look offsets up by timestamp,
  * so there a new gateway's history starts at the end of the topics.) */
 static void test_history_reads_topics(void **state) {
-    fixture *fx = *state;
+    tk_fixture *fx = *state;
     tk_http_response r;
     int seen[3] = {0, 0, 0}; /* 404, 202, 200 */
-    fx_cluster(fx);
-    rd_kafka_t *p = tk_producer(fx_bootstraps(fx));
-    int port = start_gateway(fx, NULL, NULL, NULL, NULL);
-    http(port, "GET", "/v1/orders/direct-1", NULL, NULL, &r);
-    expect_status(&r, 404);
-    tk_http_response_free(&r);
+    tk_fx_cluster(fx, 1);
+    rd_kafka_t *p = tk_producer(fx->bootstraps);
+    int port = tk_gw_start_gateway(fx, NULL, NULL, START_TIMEOUT_MS, NULL, NULL);
+    tk_gw_expect_get(port, "/v1/orders/direct-1", 404);
 
     tk_produce_order(p, fx->cluster->cfg.topic_orders, "direct-1");
     tk_flush(p);
     int64_t deadline = time_mono_ms() + OUTCOME_TIMEOUT_MS;
     for (;;) { /* 404 until the order is read, 202 until its outcome is */
-        http(port, "GET", "/v1/orders/direct-1", NULL, NULL, &r);
+        tk_gw_http(port, "GET", "/v1/orders/direct-1", NULL, NULL, &r);
         if (r.status == 404) seen[0] = 1;
         else if (r.status == 202) seen[1] = 1;
         else if (r.status == 200) break;
-        else expect_status(&r, 200);
+        else tk_gw_expect_status(&r, 200);
         tk_http_response_free(&r);
         if (time_mono_ms() >= deadline) fail_msg("direct-1 never answered 200");
         if (seen[1] && !seen[2]) {
-            start_worker(fx, NULL, 0); /* pending seen: now let it be processed */
+            tk_gw_start_worker(fx, NULL, 0); /* pending seen: now let it be processed */
             seen[2] = 1;
         }
-        pause_ms(20);
+        tk_pause_ms(20);
     }
     assert_true(seen[1]); /* the worker only started once GET said pending */
-    json_t *j = body_json(&r);
-    assert_string_equal(jstr(j, "orderId"), "direct-1");
-    assert_string_equal(jstr(j, "status"), "ORDER_STATUS_FULFILLED");
-    assert_string_equal(jstr(j, "subtotal"), "899");
+    json_t *j = tk_gw_body_json(&r);
+    assert_string_equal(tk_gw_jstr(j, "orderId"), "direct-1");
+    assert_string_equal(tk_gw_jstr(j, "status"), "ORDER_STATUS_FULFILLED");
+    assert_string_equal(tk_gw_jstr(j, "subtotal"), "899");
     json_decref(j);
     tk_http_response_free(&r);
     rd_kafka_destroy(p);
     fx->done = 1;
 }
 
-#define GW_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define GW_TEST(f) cmocka_unit_test_setup_teardown(f, tk_fixture_setup, tk_fixture_teardown)
 
 int main(void) {
     const struct CMUnitTest tests[] = {

@@ -5,8 +5,8 @@
  * and the synchronous path: place, send and load with --wait.
  *
  * Each test that needs Kafka has its own cluster on fresh ports. Children
- * are recorded in the test's fixture, so that the teardown kills whatever a
- * failed assertion left running. */
+ * are recorded in the test's fixture (a tk_fixture), so that the teardown
+ * kills whatever a failed assertion left running. */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <errno.h>
@@ -28,81 +28,9 @@
 #include "common/order_codec.h"
 #include "common/timeutil.h"
 #include "testkit.h"
+#include "tkfixture.h"
 
 #define RUN_TIMEOUT_MS 20000 /* for a program that should finish by itself */
-
-/* ---- fixture: what a test started, stopped in the teardown ------------- */
-
-typedef struct fixture {
-    tk_cluster *cluster;
-    pid_t pids[8];
-    size_t n_pids;
-    tk_reader *readers[4];
-    size_t n_readers;
-    rd_kafka_message_t *msgs[16]; /* records read: a client with any left cannot close */
-    size_t n_msgs;
-    rd_kafka_t *client;
-} fixture;
-
-static int setup(void **state) {
-    fixture *fx = calloc(1, sizeof(*fx));
-    if (!fx) return -1;
-    *state = fx;
-    return 0;
-}
-
-/* Runs after the test even when it failed: kills the children still
- * recorded, then frees the records read and the clients, then the cluster. */
-static int teardown(void **state) {
-    fixture *fx = *state;
-    for (size_t i = 0; i < fx->n_pids; i++)
-        if (fx->pids[i] > 0) tk_stop(fx->pids[i], SIGKILL, 5000);
-    for (size_t i = 0; i < fx->n_msgs; i++) rd_kafka_message_destroy(fx->msgs[i]);
-    for (size_t i = 0; i < fx->n_readers; i++) tk_reader_destroy(fx->readers[i]);
-    if (fx->client) rd_kafka_destroy(fx->client);
-    tk_cluster_stop(fx->cluster);
-    free(fx);
-    return 0;
-}
-
-static pid_t fx_spawn(fixture *fx, const char *prog, const char *const *args, const char *log,
-                      const char *out) {
-    assert_true(fx->n_pids < sizeof(fx->pids) / sizeof(fx->pids[0]));
-    pid_t pid = tk_spawn(prog, args, log, out);
-    fx->pids[fx->n_pids++] = pid;
-    return pid;
-}
-
-/* tk_stop() and forget the child: it has been reaped either way. */
-static int fx_stop(fixture *fx, pid_t pid, int sig, int timeout_ms) {
-    int rc = tk_stop(pid, sig, timeout_ms);
-    for (size_t i = 0; i < fx->n_pids; i++)
-        if (fx->pids[i] == pid) fx->pids[i] = 0;
-    return rc;
-}
-
-static tk_reader *fx_reader(fixture *fx, const char *topic) {
-    assert_true(fx->n_readers < sizeof(fx->readers) / sizeof(fx->readers[0]));
-    tk_reader *r = tk_reader_new(tk_bootstraps(fx->cluster), topic);
-    fx->readers[fx->n_readers++] = r;
-    return r;
-}
-
-/* Keeps a record read until the teardown; returns it. */
-static rd_kafka_message_t *fx_keep(fixture *fx, rd_kafka_message_t *m) {
-    if (fx->n_msgs == sizeof(fx->msgs) / sizeof(fx->msgs[0])) {
-        rd_kafka_message_destroy(m);
-        fail_msg("the fixture keeps at most %zu records", fx->n_msgs);
-    }
-    fx->msgs[fx->n_msgs++] = m;
-    return m;
-}
-
-/* tk_reader_next(), the record (if any) kept until the teardown. */
-static rd_kafka_message_t *fx_next(fixture *fx, tk_reader *r, int timeout_ms) {
-    rd_kafka_message_t *m = tk_reader_next(r, timeout_ms);
-    return m ? fx_keep(fx, m) : NULL;
-}
 
 /* ---- checks ------------------------------------------------------------ */
 
@@ -216,12 +144,12 @@ static void expect_placed_headers(rd_kafka_message_t *m, const order_placed_t *o
 
 /* Reads records from r until n have arrived or timeout_ms passes; returns
  * how many were stored in ms (kept by the fixture). */
-static size_t read_records(fixture *fx, tk_reader *r, rd_kafka_message_t **ms, size_t n,
+static size_t read_records(tk_fixture *fx, tk_reader *r, rd_kafka_message_t **ms, size_t n,
                            int timeout_ms) {
     int64_t deadline = time_mono_ms() + timeout_ms;
     size_t got = 0;
     while (got < n && time_mono_ms() < deadline) {
-        rd_kafka_message_t *m = fx_next(fx, r, 200);
+        rd_kafka_message_t *m = tk_fx_next(fx, r, 200);
         if (m) ms[got++] = m;
     }
     return got;
@@ -240,13 +168,13 @@ static rd_kafka_message_t *by_key(rd_kafka_message_t **ms, size_t n, const char 
 /* Starts order-devbroker with args, reads its first stdout line, checks
  * that it lists `nodes` host:port entries and that a Kafka client sees the
  * brokers and the contract's topics there; then SIGTERM must exit 0. */
-static void check_devbroker(fixture *fx, const char *name, const char *const *args, int nodes,
+static void check_devbroker(tk_fixture *fx, const char *name, const char *const *args, int nodes,
                             int orders_partitions) {
     char log[512], out[600], err[512];
     tk_log_path(name, log, sizeof(log));
     snprintf(out, sizeof(out), "%s.stdout", log);
     unlink(out);
-    pid_t pid = fx_spawn(fx, "order-devbroker", args, log, out);
+    pid_t pid = tk_fx_spawn(fx, "order-devbroker", args, NULL, log, out);
     char *line = tk_wait_first_line(out, 15000);
     if (!line) tk_dump_log(log);
     assert_non_null(line);
@@ -288,13 +216,13 @@ static void check_devbroker(fixture *fx, const char *name, const char *const *ar
     fx->client = NULL;
     free(line);
 
-    int rc = fx_stop(fx, pid, SIGTERM, 10000);
+    int rc = tk_fx_stop(fx, pid, SIGTERM, 10000);
     if (rc != 0) tk_dump_log(log);
     assert_int_equal(rc, 0);
 }
 
 static void test_devbroker(void **state) {
-    fixture *fx = *state;
+    tk_fixture *fx = *state;
     check_devbroker(fx, "devbroker-3", NULL, 3, 12);
     const char *one[] = {"-n", "1", NULL};
     check_devbroker(fx, "devbroker-1", one, 1, 12);
@@ -504,9 +432,8 @@ static void run_place(const char *name, const char *const *args, const char *wan
 }
 
 static void test_place(void **state) {
-    fixture *fx = *state;
-    fx->cluster = tk_cluster_start(3);
-    const char *bs = tk_bootstraps(fx->cluster);
+    tk_fixture *fx = *state;
+    const char *bs = tk_fx_cluster(fx, 3);
     want_order w[4] = {
         {"it-place-flags-1", "c-42", "EUR", "BURGER-CLASSIC", 2, 899, "channel", "app"},
         {"", "c-43", "USD", "COLA-SMALL", 3, 250, NULL, NULL},
@@ -548,7 +475,7 @@ static void test_place(void **state) {
     assert_string_equal(res.out, "");
     tk_result_free(&res);
 
-    tk_reader *r = fx_reader(fx, "orders");
+    tk_reader *r = tk_fx_reader(fx, "orders");
     rd_kafka_message_t *ms[5];
     size_t got = read_records(fx, r, ms, 4, 15000);
     assert_int_equal(got, 4);
@@ -559,15 +486,14 @@ static void test_place(void **state) {
         expect_order(m, &w[i], ce_ids[i], sizeof(ce_ids[i]));
         for (size_t j = 0; j < i; j++) assert_string_not_equal(ce_ids[i], ce_ids[j]);
     }
-    assert_null(fx_next(fx, r, 500)); /* the invalid order was not sent */
+    assert_null(tk_fx_next(fx, r, 500)); /* the invalid order was not sent */
 }
 
 /* ---- 4. send ----------------------------------------------------------- */
 
 static void test_send(void **state) {
-    fixture *fx = *state;
-    fx->cluster = tk_cluster_start(1);
-    const char *bs = tk_bootstraps(fx->cluster);
+    tk_fixture *fx = *state;
+    const char *bs = tk_fx_cluster(fx, 1);
     char path[512];
     /* lines 1, 2 and 5 good, 3 blank, 4 cut short, 6 with a quantity "x" */
     tk_write_file("orders.ndjson",
@@ -600,7 +526,7 @@ static void test_send(void **state) {
         reported++;
     assert_int_equal(reported, 2);
 
-    tk_reader *r = fx_reader(fx, "orders");
+    tk_reader *r = tk_fx_reader(fx, "orders");
     rd_kafka_message_t *ms[4];
     size_t got = read_records(fx, r, ms, 3, 15000);
     assert_int_equal(got, 3);
@@ -619,7 +545,7 @@ static void test_send(void **state) {
         codec_placed_free(o);
     }
     assert_true(seen[1] == 1 && seen[2] == 1 && seen[5] == 1);
-    assert_null(fx_next(fx, r, 500));
+    assert_null(tk_fx_next(fx, r, 500));
     tk_result_free(&res);
 }
 
@@ -641,15 +567,14 @@ static void test_unreachable_broker(void **state) {
 /* ---- 6. the hand-run path ---------------------------------------------- */
 
 static void test_load_then_outcomes(void **state) {
-    fixture *fx = *state;
+    tk_fixture *fx = *state;
     enum { N = 300 };
     char log[512], lost_path[512];
-    fx->cluster = tk_cluster_start(3);
-    const char *bs = tk_bootstraps(fx->cluster);
+    const char *bs = tk_fx_cluster(fx, 3);
 
     tk_log_path("hand-worker", log, sizeof(log));
     const char *wargs[] = {"-b", bs, "--id", "it-worker-1", "--drain-timeout-ms", "20000", NULL};
-    pid_t w = fx_spawn(fx, "order-worker", wargs, log, NULL);
+    pid_t w = tk_fx_spawn(fx, "order-worker", wargs, NULL, log, NULL);
 
     tk_result load;
     const char *largs[] = {"-b", bs, "load", "--count", "300", "--ids", NULL};
@@ -695,8 +620,8 @@ static void test_load_then_outcomes(void **state) {
 
     /* One outcome's headers: CloudEvents of an OrderCompleted, about that
      * order, with the trace the producer started. */
-    tk_reader *completed = fx_reader(fx, "orders.completed");
-    rd_kafka_message_t *oc_msg = fx_next(fx, completed, 15000);
+    tk_reader *completed = tk_fx_reader(fx, "orders.completed");
+    rd_kafka_message_t *oc_msg = tk_fx_next(fx, completed, 15000);
     assert_non_null(oc_msg);
     char errstr[256], buf[512], trace[512];
     order_completed_t *oc = codec_completed_decode(oc_msg->payload, oc_msg->len, errstr,
@@ -713,13 +638,13 @@ static void test_load_then_outcomes(void **state) {
     assert_non_null(header(oc_msg, HDR_CE_ID, buf, sizeof(buf)));
     assert_non_null(header(oc_msg, HDR_CE_TIME, buf, sizeof(buf)));
 
-    tk_reader *orders = fx_reader(fx, "orders");
+    tk_reader *orders = tk_fx_reader(fx, "orders");
     rd_kafka_message_t *placed = NULL;
     int64_t deadline = time_mono_ms() + 15000;
     while (!placed && time_mono_ms() < deadline) {
         rd_kafka_message_t *m = tk_reader_next(orders, 200);
         if (!m) continue;
-        if (by_key(&m, 1, oc->order_id)) placed = fx_keep(fx, m);
+        if (by_key(&m, 1, oc->order_id)) placed = tk_fx_keep(fx, m);
         else rd_kafka_message_destroy(m);
     }
     if (!placed) fail_msg("the order of outcome %s is not on orders", oc->order_id);
@@ -727,7 +652,7 @@ static void test_load_then_outcomes(void **state) {
     expect_header(oc_msg, HDR_TRACEPARENT, trace);
     codec_completed_free(oc);
 
-    int rc = fx_stop(fx, w, SIGTERM, 30000);
+    int rc = tk_fx_stop(fx, w, SIGTERM, 30000);
     if (rc != 0) tk_dump_log(log);
     assert_int_equal(rc, 0);
     free(ids_text);
@@ -739,20 +664,17 @@ static void test_load_then_outcomes(void **state) {
 /* A worker on the fixture's cluster that never fails an order on purpose
  * (whatever the environment says), so that every answer is FULFILLED or
  * REJECTED. Its log path goes into log. */
-static pid_t start_worker(fixture *fx, const char *name, char *log, size_t size) {
+static pid_t start_worker(tk_fixture *fx, const char *name, char *log, size_t size) {
     static const char *const env[] = {"ORDERFLEET_HANDLER_FAILURE_RATE=0",
                                       "ORDERFLEET_HANDLER_LATENCY_MS=0", NULL};
-    const char *args[] = {"-b", tk_bootstraps(fx->cluster), "--id", name, NULL};
+    const char *args[] = {"-b", fx->bootstraps, "--id", name, NULL};
     tk_log_path(name, log, size);
-    assert_true(fx->n_pids < sizeof(fx->pids) / sizeof(fx->pids[0]));
-    pid_t pid = tk_spawn_env("order-worker", args, env, log, NULL);
-    fx->pids[fx->n_pids++] = pid;
-    return pid;
+    return tk_fx_spawn(fx, "order-worker", args, env, log, NULL);
 }
 
 /* SIGTERM to the worker: it must drain and exit 0. */
-static void stop_worker(fixture *fx, pid_t pid, const char *log) {
-    int rc = fx_stop(fx, pid, SIGTERM, 30000);
+static void stop_worker(tk_fixture *fx, pid_t pid, const char *log) {
+    int rc = tk_fx_stop(fx, pid, SIGTERM, 30000);
     if (rc != 0) tk_dump_log(log);
     assert_int_equal(rc, 0);
 }
@@ -785,10 +707,9 @@ static long logfmt_value(const char *text, const char *name) {
  * 2.99 below 25.00: 24.39), exit 0; and with --json a REJECTED outcome, as
  * the JSON of OrderCompleted, for the order id given. */
 static void test_wait_place(void **state) {
-    fixture *fx = *state;
+    tk_fixture *fx = *state;
     char log[512], id[128];
-    fx->cluster = tk_cluster_start(1);
-    const char *bs = tk_bootstraps(fx->cluster);
+    const char *bs = tk_fx_cluster(fx, 1);
     pid_t w = start_worker(fx, "it-wait-worker-place", log, sizeof(log));
 
     tk_result res;
@@ -823,10 +744,9 @@ static void test_wait_place(void **state) {
  * sent ends as SHUTDOWN (acknowledged, its wait ended), and the exit
  * status is 130. */
 static void test_wait_no_worker(void **state) {
-    fixture *fx = *state;
+    tk_fixture *fx = *state;
     char id[128];
-    fx->cluster = tk_cluster_start(1);
-    const char *bs = tk_bootstraps(fx->cluster);
+    const char *bs = tk_fx_cluster(fx, 1);
 
     tk_result res;
     const char *args[] = {"-b", bs, "place", "--wait", "--deadline", "300", "--customer",
@@ -846,9 +766,9 @@ static void test_wait_no_worker(void **state) {
     snprintf(out, sizeof(out), "%s.stdout", log);
     const char *load[] = {"-b", bs, "load", "--count", "50", "--wait", "--deadline", "120000",
                           NULL};
-    pid_t pid = fx_spawn(fx, "order-producer", load, log, out);
+    pid_t pid = tk_fx_spawn(fx, "order-producer", load, NULL, log, out);
     if (tk_wait_log(log, "msg=\"load starting\"", 20000) != 0) tk_dump_log(log);
-    int rc = fx_stop(fx, pid, SIGINT, 20000);
+    int rc = tk_fx_stop(fx, pid, SIGINT, 20000);
     if (rc != 130) tk_dump_log(log);
     assert_int_equal(rc, 130);
     char *text = tk_read_file(out), *err = tk_read_file(log);
@@ -866,10 +786,9 @@ static void test_wait_no_worker(void **state) {
 /* send --wait of a small file: a line per order, in the text form (with a
  * REJECTED reason quoted) and with --json; a bad line still makes it 65. */
 static void test_wait_send(void **state) {
-    fixture *fx = *state;
+    tk_fixture *fx = *state;
     char log[512], path[512], id[128];
-    fx->cluster = tk_cluster_start(1);
-    const char *bs = tk_bootstraps(fx->cluster);
+    const char *bs = tk_fx_cluster(fx, 1);
     pid_t w = start_worker(fx, "it-wait-worker-send", log, sizeof(log));
     tk_write_file("wait-orders.ndjson",
                   "{\"orderId\":\"it-wait-send-1\",\"customerId\":\"c-1\",\"currency\":\"EUR\","
@@ -940,11 +859,10 @@ static void test_wait_send(void **state) {
 /* load --count 200 --wait with a worker: 200 lines, each a distinct order
  * FULFILLED or REJECTED, exit 0, and a summary with the latency p99. */
 static void test_wait_load(void **state) {
-    fixture *fx = *state;
+    tk_fixture *fx = *state;
     enum { N = 200 };
     char log[512];
-    fx->cluster = tk_cluster_start(1);
-    const char *bs = tk_bootstraps(fx->cluster);
+    const char *bs = tk_fx_cluster(fx, 1);
     pid_t w = start_worker(fx, "it-wait-worker-load", log, sizeof(log));
 
     tk_result res;
@@ -977,18 +895,20 @@ static void test_wait_load(void **state) {
     stop_worker(fx, w, log);
 }
 
+#define PROGRAMS_TEST(f) cmocka_unit_test_setup_teardown(f, tk_fixture_setup, tk_fixture_teardown)
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_devbroker, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_command_lines, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_place, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_send, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unreachable_broker, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_load_then_outcomes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wait_place, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wait_no_worker, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wait_send, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wait_load, setup, teardown),
+        PROGRAMS_TEST(test_devbroker),
+        PROGRAMS_TEST(test_command_lines),
+        PROGRAMS_TEST(test_place),
+        PROGRAMS_TEST(test_send),
+        PROGRAMS_TEST(test_unreachable_broker),
+        PROGRAMS_TEST(test_load_then_outcomes),
+        PROGRAMS_TEST(test_wait_place),
+        PROGRAMS_TEST(test_wait_no_worker),
+        PROGRAMS_TEST(test_wait_send),
+        PROGRAMS_TEST(test_wait_load),
     };
     /* TEST_FILTER=test_place runs one test (a cmocka pattern, * and ?). */
     if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));

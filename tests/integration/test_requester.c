@@ -21,12 +21,12 @@
 #include <cmocka.h>
 
 #include "common/config.h"
-#include "common/headers.h"
 #include "common/order_codec.h"
 #include "common/reply_headers.h"
 #include "common/requester.h"
 #include "common/timeutil.h"
 #include "testkit.h"
+#include "tkfixture.h"
 
 #define PROGRAM "test-requester"
 #define MAX_REPORTS 256
@@ -93,38 +93,27 @@ static const seen *report_for(const collector *col, const char *order_id) {
 
 /* ---- fixture ------------------------------------------------------------ */
 
+/* The test's tk_fixture (cluster, worker, readers, records, producer) and
+ * the requesters with their reports. */
 typedef struct fixture {
-    tk_cluster *cluster;
+    tk_fixture tk;
     of_config cfg; /* the requesters': the cluster's bootstraps */
     int cfg_loaded;
     requester_t *req[2];
     collector col[2];
     pid_t worker;
     char worker_log[512];
-    tk_reader *readers[3];
-    size_t n_readers;
-    rd_kafka_message_t *msgs[8]; /* records read: a client with any left cannot close */
-    size_t n_msgs;
-    rd_kafka_t *producer;
 } fixture;
 
-static int setup(void **state) {
-    fixture *fx = calloc(1, sizeof(*fx));
-    if (!fx) return -1;
-    *state = fx;
-    return 0;
-}
+static int setup(void **state) { return tk_fixture_alloc(state, sizeof(fixture)); }
 
-/* Runs after the test even when it failed. */
+/* Runs after the test even when it failed: the requesters before the
+ * cluster they use. */
 static int teardown(void **state) {
     fixture *fx = *state;
     for (int i = 0; i < 2; i++) requester_free(fx->req[i]);
-    if (fx->worker > 0) tk_stop(fx->worker, SIGKILL, 5000);
-    for (size_t i = 0; i < fx->n_msgs; i++) rd_kafka_message_destroy(fx->msgs[i]);
-    for (size_t i = 0; i < fx->n_readers; i++) tk_reader_destroy(fx->readers[i]);
-    if (fx->producer) rd_kafka_destroy(fx->producer);
     if (fx->cfg_loaded) config_free(&fx->cfg);
-    tk_cluster_stop(fx->cluster);
+    tk_fixture_release(&fx->tk);
     free(fx);
     return 0;
 }
@@ -133,14 +122,14 @@ static int teardown(void **state) {
  * defaults, environment, then -b. */
 static void fx_cluster(fixture *fx) {
     char err[512];
-    fx->cluster = tk_cluster_start(1);
-    config_override ov[] = {{"kafka.bootstrap.servers", tk_bootstraps(fx->cluster), "flag -b"}};
+    const char *bootstraps = tk_fx_cluster(&fx->tk, 1);
+    config_override ov[] = {{"kafka.bootstrap.servers", bootstraps, "flag -b"}};
     if (config_load(&fx->cfg, NULL, ov, 1, err, sizeof(err)) != CONFIG_OK)
         fail_msg("config: %s", err);
     fx->cfg_loaded = 1;
     /* the cluster was made from its own default config: the same topics */
-    assert_string_equal(fx->cfg.topic_orders, fx->cluster->cfg.topic_orders);
-    assert_string_equal(fx->cfg.topic_replies, fx->cluster->cfg.topic_replies);
+    assert_string_equal(fx->cfg.topic_orders, fx->tk.cluster->cfg.topic_orders);
+    assert_string_equal(fx->cfg.topic_replies, fx->tk.cluster->cfg.topic_replies);
 }
 
 static requester_t *fx_requester(fixture *fx, int slot, int reply_partition,
@@ -159,16 +148,24 @@ static void wait_ready(requester_t *r) {
     assert_int_equal(requester_ready(r), 1);
 }
 
+/* fx_requester() and wait_ready(): a requester that takes orders now. */
+static requester_t *fx_ready_requester(fixture *fx, int slot, int reply_partition,
+                                       size_t max_waiting) {
+    requester_t *r = fx_requester(fx, slot, reply_partition, max_waiting);
+    wait_ready(r);
+    return r;
+}
+
 /* Starts one order-worker (extra: more flags, NULL-terminated) and waits
  * until it owns every orders partition, so that requests are served at
  * once. */
 static void fx_worker(fixture *fx, const char *const *extra) {
-    const char *args[16] = {"-b", tk_bootstraps(fx->cluster), "--drain-timeout-ms", "20000"};
+    const char *args[16] = {"-b", fx->tk.bootstraps, "--drain-timeout-ms", "20000"};
     size_t n = 4;
     for (; extra && *extra && n < 15; extra++) args[n++] = *extra;
     args[n] = NULL;
     tk_log_path("requester-worker", fx->worker_log, sizeof(fx->worker_log));
-    fx->worker = tk_spawn("order-worker", args, fx->worker_log, NULL);
+    fx->worker = tk_fx_spawn(&fx->tk, "order-worker", args, NULL, fx->worker_log, NULL);
     if (tk_wait_log(fx->worker_log, "msg=\"partitions assigned\" count=12", 60000) != 0) {
         tk_dump_log(fx->worker_log);
         fail_msg("the worker was not assigned the orders partitions");
@@ -177,32 +174,10 @@ static void fx_worker(fixture *fx, const char *const *extra) {
 
 /* SIGTERM: the worker drains and exits 0. */
 static void fx_stop_worker(fixture *fx) {
-    int rc = tk_stop(fx->worker, SIGTERM, 30000);
+    int rc = tk_fx_stop(&fx->tk, fx->worker, SIGTERM, 30000);
     fx->worker = 0;
     if (rc != 0) tk_dump_log(fx->worker_log);
     assert_int_equal(rc, 0);
-}
-
-static tk_reader *fx_reader(fixture *fx, const char *topic) {
-    assert_true(fx->n_readers < sizeof(fx->readers) / sizeof(fx->readers[0]));
-    tk_reader *r = tk_reader_new(tk_bootstraps(fx->cluster), topic);
-    fx->readers[fx->n_readers++] = r;
-    return r;
-}
-
-/* The next record of r within timeout_ms, kept for the teardown; fails the
- * test if none comes. */
-static rd_kafka_message_t *fx_next(fixture *fx, tk_reader *r, int timeout_ms) {
-    assert_true(fx->n_msgs < sizeof(fx->msgs) / sizeof(fx->msgs[0]));
-    rd_kafka_message_t *m = tk_reader_next(r, timeout_ms);
-    if (!m) fail_msg("no record within %d ms", timeout_ms);
-    fx->msgs[fx->n_msgs++] = m;
-    return m;
-}
-
-static rd_kafka_t *fx_producer(fixture *fx) {
-    if (!fx->producer) fx->producer = tk_producer(tk_bootstraps(fx->cluster));
-    return fx->producer;
 }
 
 /* ---- requests and replies ----------------------------------------------- */
@@ -247,6 +222,32 @@ static size_t poll_reports(requester_t *r, const collector *col, size_t n, int t
     return col->n;
 }
 
+/* Polls fx's requester in slot until its collector holds n reports (exactly
+ * n, within REPORT_WAIT_MS; the worker's log is shown when not), and checks
+ * that the last one is order_id's, ended as result. Returns it. */
+static const seen *expect_report(fixture *fx, int slot, size_t n, request_result result,
+                                 const char *order_id) {
+    const collector *col = &fx->col[slot];
+    if (poll_reports(fx->req[slot], col, n, REPORT_WAIT_MS) != n && fx->worker_log[0])
+        tk_dump_log(fx->worker_log);
+    assert_int_equal(col->n, n);
+    const seen *s = &col->reports[n - 1];
+    assert_string_equal(s->order_id, order_id);
+    if (s->result != result)
+        fail_msg("%s: %s, not %s", order_id, request_result_name(s->result),
+                 request_result_name(result));
+    return s;
+}
+
+/* Polls r until it has counted at least late late replies and unknown
+ * replies for nobody here, or REPORT_WAIT_MS pass. */
+static void poll_until_replies(requester_t *r, uint64_t late, uint64_t unknown) {
+    int64_t deadline = time_mono_ms() + REPORT_WAIT_MS;
+    while ((stats(r).late_replies < late || stats(r).unknown_replies < unknown) &&
+           time_mono_ms() < deadline)
+        requester_poll(r, 50);
+}
+
 /* The correlation id of the request for order_id, read from the orders
  * topic. */
 static void request_correlation(fixture *fx, tk_reader *orders, const char *order_id,
@@ -271,25 +272,11 @@ static void request_correlation(fixture *fx, tk_reader *orders, const char *orde
     fail_msg("the request for %s never reached the orders topic", order_id);
 }
 
-/* Produces a reply record (key order_id) to the replies topic with the
- * correlation id (NULL: no header) and waits until it is acknowledged. */
+/* tk_produce_reply() to the replies topic, with the fixture's producer. */
 static void produce_reply(fixture *fx, const char *order_id, const void *value, size_t len,
                           const uint8_t *correlation) {
-    char err[256];
-    rd_kafka_t *p = fx_producer(fx);
-    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
-    hdr_add_str(h, HDR_CE_TYPE, CE_TYPE_ORDER_COMPLETED);
-    if (correlation && rh_write_correlation(h, correlation, err, sizeof(err)) != RH_OK)
-        fail_msg("correlation header: %s", err);
-    rd_kafka_resp_err_t rc = rd_kafka_producev(
-        p, RD_KAFKA_V_TOPIC(fx->cfg.topic_replies),
-        RD_KAFKA_V_KEY(order_id, strlen(order_id)), RD_KAFKA_V_VALUE((void *)value, len),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
-    if (rc) {
-        rd_kafka_headers_destroy(h);
-        fail_msg("produce reply: %s", rd_kafka_err2str(rc));
-    }
-    tk_flush(p);
+    if (!fx->tk.client) fx->tk.client = tk_producer(fx->tk.bootstraps);
+    tk_produce_reply(fx->tk.client, fx->cfg.topic_replies, order_id, value, len, correlation);
 }
 
 /* An OrderCompleted for order_id with status, encoded; the caller frees. */
@@ -303,6 +290,16 @@ static void *completed(const char *order_id, Orderfleet__V1__OrderStatus status,
     void *buf = codec_completed_encode(&oc, len);
     assert_non_null(buf);
     return buf;
+}
+
+/* Replies to order_id's request (correlation id corr) with the outcome of
+ * outcome_id with status, as a worker would. */
+static void reply_completed(fixture *fx, const char *order_id, const char *outcome_id,
+                            Orderfleet__V1__OrderStatus status, const uint8_t *corr) {
+    size_t len;
+    void *value = completed(outcome_id, status, &len);
+    produce_reply(fx, order_id, value, len, corr);
+    free(value);
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -335,7 +332,7 @@ static void test_not_ready_before_positioning(void **state) {
     /* Ready: a send is accepted and has a deadline to sleep on. */
     send_ok(r, "ready-1", "BURGER-CLASSIC", 60000, NULL);
     int64_t next = requester_next_timeout(r);
-    assert_true(next > 50000 && next <= 60000);
+    assert_true(next > 50000 && next <= 60001); /* deadlines round up to whole ms */
     assert_int_equal(stats(r).sent, 1);
     assert_int_equal(stats(r).waiting, 1);
 }
@@ -349,8 +346,7 @@ static void test_replies(void **state) {
     char id[64];
     fx_cluster(fx);
     fx_worker(fx, NULL);
-    requester_t *r = fx_requester(fx, 0, -1, 128);
-    wait_ready(r);
+    requester_t *r = fx_ready_requester(fx, 0, -1, 128);
     for (int i = 0; i < N; i++) {
         tags[i] = i;
         snprintf(id, sizeof(id), "reply-%03d", i);
@@ -392,15 +388,9 @@ static void test_rejected_is_replied(void **state) {
     fixture *fx = *state;
     fx_cluster(fx);
     fx_worker(fx, NULL);
-    requester_t *r = fx_requester(fx, 0, -1, 16);
-    wait_ready(r);
+    requester_t *r = fx_ready_requester(fx, 0, -1, 16);
     send_ok(r, "rejected-1", "NO-SUCH-SKU", 30000, NULL);
-    collector *col = &fx->col[0];
-    if (poll_reports(r, col, 1, REPORT_WAIT_MS) != 1) tk_dump_log(fx->worker_log);
-    assert_int_equal(col->n, 1);
-    const seen *s = &col->reports[0];
-    assert_int_equal(s->result, REQUEST_REPLIED);
-    assert_string_equal(s->order_id, "rejected-1");
+    const seen *s = expect_report(fx, 0, 1, REQUEST_REPLIED, "rejected-1");
     assert_int_equal(s->has_outcome, 1);
     assert_string_equal(s->outcome_id, "rejected-1");
     assert_int_equal(s->status, ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_REJECTED);
@@ -424,18 +414,13 @@ static void test_timeout_then_late_reply(void **state) {
     fx_cluster(fx);
     const char *slow[] = {"--latency-ms", "1500", NULL};
     fx_worker(fx, slow);
-    requester_t *r = fx_requester(fx, 0, -1, 16);
-    wait_ready(r);
-    tk_reader *orders = fx_reader(fx, fx->cfg.topic_orders);
-    tk_reader *outcomes = fx_reader(fx, fx->cfg.topic_completed);
+    requester_t *r = fx_ready_requester(fx, 0, -1, 16);
+    tk_reader *orders = tk_fx_reader(&fx->tk, fx->cfg.topic_orders);
+    tk_reader *outcomes = tk_fx_reader(&fx->tk, fx->cfg.topic_completed);
 
     int tag = 7;
     send_ok(r, "slow-1", "BURGER-CLASSIC", 200, &tag);
-    collector *col = &fx->col[0];
-    assert_int_equal(poll_reports(r, col, 1, REPORT_WAIT_MS), 1);
-    const seen *s = &col->reports[0];
-    assert_int_equal(s->result, REQUEST_TIMED_OUT);
-    assert_string_equal(s->order_id, "slow-1");
+    const seen *s = expect_report(fx, 0, 1, REQUEST_TIMED_OUT, "slow-1");
     assert_int_equal(s->acknowledged, 1);
     assert_int_equal(s->has_outcome, 0);
     assert_int_equal(s->has_error, 0);
@@ -446,7 +431,8 @@ static void test_timeout_then_late_reply(void **state) {
     assert_int_equal(stats(r).waiting, 0);
 
     /* The order is still processed; its outcome is on the completed topic. */
-    rd_kafka_message_t *m = fx_next(fx, outcomes, 20000);
+    rd_kafka_message_t *m = tk_fx_next(&fx->tk, outcomes, 20000);
+    if (!m) fail_msg("no outcome within 20000 ms");
     order_completed_t *oc = codec_completed_decode(m->payload, m->len, err, sizeof(err));
     assert_non_null(oc);
     assert_string_equal(oc->order_id, "slow-1");
@@ -460,21 +446,19 @@ static void test_timeout_then_late_reply(void **state) {
 
     request_correlation(fx, orders, "slow-1", corr);
     produce_reply(fx, "slow-1", m->payload, m->len, corr);
-    int64_t deadline = time_mono_ms() + REPORT_WAIT_MS;
-    while (stats(r).late_replies < 1 && time_mono_ms() < deadline) requester_poll(r, 50);
+    poll_until_replies(r, 1, 0);
     requester_stats st = stats(r);
     assert_int_equal(st.late_replies, 1);
     assert_int_equal(st.unknown_replies, 0);
-    assert_int_equal(col->n, 1); /* no second report */
+    assert_int_equal(fx->col[0].n, 1); /* no second report */
     assert_int_equal(st.results[REQUEST_REPLIED], 0);
 
     /* The same reply again: the late id was used up, so now it is unknown. */
     produce_reply(fx, "slow-1", m->payload, m->len, corr);
-    deadline = time_mono_ms() + REPORT_WAIT_MS;
-    while (stats(r).unknown_replies < 1 && time_mono_ms() < deadline) requester_poll(r, 50);
+    poll_until_replies(r, 1, 1);
     assert_int_equal(stats(r).unknown_replies, 1);
     assert_int_equal(stats(r).late_replies, 1);
-    assert_int_equal(col->n, 1);
+    assert_int_equal(fx->col[0].n, 1);
 }
 
 /* No worker: acknowledged, then timed out. A deadline that passes before
@@ -483,29 +467,21 @@ static void test_timeout_then_late_reply(void **state) {
 static void test_no_worker_times_out(void **state) {
     fixture *fx = *state;
     fx_cluster(fx);
-    requester_t *r = fx_requester(fx, 0, -1, 16);
-    wait_ready(r);
-    collector *col = &fx->col[0];
+    requester_t *r = fx_ready_requester(fx, 0, -1, 16);
 
     send_ok(r, "nobody-1", "BURGER-CLASSIC", 300, NULL);
-    assert_int_equal(poll_reports(r, col, 1, REPORT_WAIT_MS), 1);
-    const seen *s = &col->reports[0];
-    assert_int_equal(s->result, REQUEST_TIMED_OUT);
-    assert_string_equal(s->order_id, "nobody-1");
+    const seen *s = expect_report(fx, 0, 1, REQUEST_TIMED_OUT, "nobody-1");
     assert_int_equal(s->acknowledged, 1);
     assert_true(s->latency_us >= 300 * 1000);
     assert_true(s->latency_us < 5000 * 1000);
 
     /* The broker takes 1500 ms to answer the next produce request. */
     assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(
-                         devcluster_mock(fx->cluster->dc), MOCK_BROKER, PRODUCE_API_KEY, 1,
+                         devcluster_mock(fx->tk.cluster->dc), MOCK_BROKER, PRODUCE_API_KEY, 1,
                          RD_KAFKA_RESP_ERR_NO_ERROR, 1500),
                      RD_KAFKA_RESP_ERR_NO_ERROR);
     send_ok(r, "slow-ack-1", "BURGER-CLASSIC", 100, NULL);
-    assert_int_equal(poll_reports(r, col, 2, REPORT_WAIT_MS), 2);
-    s = &col->reports[1];
-    assert_string_equal(s->order_id, "slow-ack-1");
-    assert_int_equal(s->result, REQUEST_TIMED_OUT);
+    s = expect_report(fx, 0, 2, REQUEST_TIMED_OUT, "slow-ack-1");
     assert_int_equal(s->acknowledged, 1);
     assert_true(s->latency_us >= 1400 * 1000); /* held until Kafka acknowledged it */
 
@@ -520,20 +496,14 @@ static void test_no_worker_times_out(void **state) {
 static void test_not_sent(void **state) {
     fixture *fx = *state;
     fx_cluster(fx);
-    requester_t *r = fx_requester(fx, 0, -1, 16);
-    wait_ready(r);
-    collector *col = &fx->col[0];
-    rd_kafka_mock_cluster_t *mock = devcluster_mock(fx->cluster->dc);
+    requester_t *r = fx_ready_requester(fx, 0, -1, 16);
+    rd_kafka_mock_cluster_t *mock = devcluster_mock(fx->tk.cluster->dc);
 
     rd_kafka_mock_push_request_errors(mock, PRODUCE_API_KEY, 1,
                                       RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     int tag = 1;
     send_ok(r, "refused-1", "BURGER-CLASSIC", 10000, &tag);
-    assert_int_equal(poll_reports(r, col, 1, REPORT_WAIT_MS), 1);
-    const seen *s = &col->reports[0];
-    if (s->result != REQUEST_NOT_SENT)
-        fail_msg("refused-1: %s, not not_sent", request_result_name(s->result));
-    assert_string_equal(s->order_id, "refused-1");
+    const seen *s = expect_report(fx, 0, 1, REQUEST_NOT_SENT, "refused-1");
     assert_int_equal(s->acknowledged, 0);
     assert_int_equal(s->has_error, 1);
     assert_true(strlen(s->error) > 0);
@@ -549,19 +519,13 @@ static void test_not_sent(void **state) {
                                 sizeof(err)),
                      REQUESTER_ERR);
     assert_true(strlen(err) > 0);
-    requester_t *r2 = fx_requester(fx, 1, -1, 16);
-    wait_ready(r2);
-    col = &fx->col[1];
+    requester_t *r2 = fx_ready_requester(fx, 1, -1, 16);
     assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(
                          mock, MOCK_BROKER, PRODUCE_API_KEY, 1,
                          RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, 800),
                      RD_KAFKA_RESP_ERR_NO_ERROR);
     send_ok(r2, "refused-2", "BURGER-CLASSIC", 50, NULL);
-    assert_int_equal(poll_reports(r2, col, 1, REPORT_WAIT_MS), 1);
-    s = &col->reports[0];
-    assert_string_equal(s->order_id, "refused-2");
-    if (s->result != REQUEST_NOT_SENT)
-        fail_msg("refused-2: %s, not not_sent", request_result_name(s->result));
+    s = expect_report(fx, 1, 1, REQUEST_NOT_SENT, "refused-2");
     assert_int_equal(s->acknowledged, 0);
     assert_int_equal(s->has_error, 1);
     assert_true(s->latency_us >= 700 * 1000);
@@ -584,15 +548,13 @@ static void test_not_sent(void **state) {
 static void test_late_reply_before_ack(void **state) {
     fixture *fx = *state;
     uint8_t corr[RH_CORRELATION_LEN];
-    size_t len;
     fx_cluster(fx);
-    requester_t *r = fx_requester(fx, 0, -1, 16);
-    wait_ready(r);
-    tk_reader *orders = fx_reader(fx, fx->cfg.topic_orders);
+    requester_t *r = fx_ready_requester(fx, 0, -1, 16);
+    tk_reader *orders = tk_fx_reader(&fx->tk, fx->cfg.topic_orders);
     collector *col = &fx->col[0];
 
     assert_int_equal(rd_kafka_mock_broker_push_request_error_rtts(
-                         devcluster_mock(fx->cluster->dc), MOCK_BROKER, PRODUCE_API_KEY, 1,
+                         devcluster_mock(fx->tk.cluster->dc), MOCK_BROKER, PRODUCE_API_KEY, 1,
                          RD_KAFKA_RESP_ERR_NO_ERROR, 2500),
                      RD_KAFKA_RESP_ERR_NO_ERROR);
     int64_t t0 = time_mono_ms();
@@ -601,10 +563,8 @@ static void test_late_reply_before_ack(void **state) {
     while (time_mono_ms() < t0 + 400) requester_poll(r, 50); /* past the deadline */
     assert_int_equal(col->n, 0); /* not acknowledged yet: no report yet */
 
-    void *value = completed("early-reply-1", ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FULFILLED,
-                            &len);
-    produce_reply(fx, "early-reply-1", value, len, corr);
-    free(value);
+    reply_completed(fx, "early-reply-1", "early-reply-1",
+                    ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FULFILLED, corr);
     int64_t deadline = time_mono_ms() + REPORT_WAIT_MS;
     while ((col->n < 1 || stats(r).late_replies + stats(r).unknown_replies < 1) &&
            time_mono_ms() < deadline)
@@ -630,10 +590,8 @@ static void test_bad_and_unknown_replies(void **state) {
     uint8_t corr[RH_CORRELATION_LEN], stranger[RH_CORRELATION_LEN];
     size_t len;
     fx_cluster(fx);
-    requester_t *r = fx_requester(fx, 0, -1, 16);
-    wait_ready(r);
-    tk_reader *orders = fx_reader(fx, fx->cfg.topic_orders);
-    collector *col = &fx->col[0];
+    requester_t *r = fx_ready_requester(fx, 0, -1, 16);
+    tk_reader *orders = tk_fx_reader(&fx->tk, fx->cfg.topic_orders);
 
     send_ok(r, "bad-1", "BURGER-CLASSIC", 60000, NULL);
     request_correlation(fx, orders, "bad-1", corr);
@@ -642,24 +600,19 @@ static void test_bad_and_unknown_replies(void **state) {
     rh_correlation_new(stranger);
     void *good = completed("bad-1", ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FULFILLED, &len);
     produce_reply(fx, "bad-1", good, len, stranger);
-    int64_t deadline = time_mono_ms() + REPORT_WAIT_MS;
-    while (stats(r).unknown_replies < 1 && time_mono_ms() < deadline) requester_poll(r, 50);
+    poll_until_replies(r, 0, 1);
     assert_int_equal(stats(r).unknown_replies, 1);
     /* (a') no correlation id at all */
     produce_reply(fx, "bad-1", good, len, NULL);
-    deadline = time_mono_ms() + REPORT_WAIT_MS;
-    while (stats(r).unknown_replies < 2 && time_mono_ms() < deadline) requester_poll(r, 50);
+    poll_until_replies(r, 0, 2);
     assert_int_equal(stats(r).unknown_replies, 2);
     free(good);
-    assert_int_equal(col->n, 0);
+    assert_int_equal(fx->col[0].n, 0);
     assert_int_equal(stats(r).waiting, 1);
 
     /* (b) the right id, bytes that are not an OrderCompleted */
     produce_reply(fx, "bad-1", "\xff\xff\xff", 3, corr);
-    assert_int_equal(poll_reports(r, col, 1, REPORT_WAIT_MS), 1);
-    const seen *s = &col->reports[0];
-    assert_int_equal(s->result, REQUEST_BAD_REPLY);
-    assert_string_equal(s->order_id, "bad-1");
+    const seen *s = expect_report(fx, 0, 1, REQUEST_BAD_REPLY, "bad-1");
     assert_int_equal(s->has_outcome, 0);
     assert_int_equal(s->has_error, 1);
     if (!strstr(s->error, "OrderCompleted")) fail_msg("error: %s", s->error);
@@ -667,26 +620,17 @@ static void test_bad_and_unknown_replies(void **state) {
     /* (c) the right id on another order's outcome */
     send_ok(r, "bad-2", "BURGER-CLASSIC", 60000, NULL);
     request_correlation(fx, orders, "bad-2", corr);
-    void *other = completed("someone-else", ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FULFILLED,
-                            &len);
-    produce_reply(fx, "bad-2", other, len, corr);
-    free(other);
-    assert_int_equal(poll_reports(r, col, 2, REPORT_WAIT_MS), 2);
-    s = &col->reports[1];
-    assert_int_equal(s->result, REQUEST_BAD_REPLY);
-    assert_string_equal(s->order_id, "bad-2");
+    reply_completed(fx, "bad-2", "someone-else",
+                    ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FULFILLED, corr);
+    s = expect_report(fx, 0, 2, REQUEST_BAD_REPLY, "bad-2");
     if (!strstr(s->error, "someone-else")) fail_msg("error: %s", s->error);
 
     /* (d) a FAILED outcome: the worker gave up on the order */
     send_ok(r, "failed-1", "BURGER-CLASSIC", 60000, NULL);
     request_correlation(fx, orders, "failed-1", corr);
-    void *failed = completed("failed-1", ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FAILED, &len);
-    produce_reply(fx, "failed-1", failed, len, corr);
-    free(failed);
-    assert_int_equal(poll_reports(r, col, 3, REPORT_WAIT_MS), 3);
-    s = &col->reports[2];
-    assert_int_equal(s->result, REQUEST_FAILED);
-    assert_string_equal(s->order_id, "failed-1");
+    reply_completed(fx, "failed-1", "failed-1", ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FAILED,
+                    corr);
+    s = expect_report(fx, 0, 3, REQUEST_FAILED, "failed-1");
     assert_int_equal(s->has_outcome, 1);
     assert_string_equal(s->outcome_id, "failed-1");
     assert_int_equal(s->status, ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FAILED);
@@ -765,8 +709,7 @@ static void test_owned_partition(void **state) {
     char id[64];
     fx_cluster(fx);
     fx_worker(fx, NULL);
-    requester_t *r = fx_requester(fx, 0, 1, 64);
-    wait_ready(r);
+    requester_t *r = fx_ready_requester(fx, 0, 1, 64);
     for (int i = 0; i < N; i++) {
         snprintf(id, sizeof(id), "owned-%02d", i);
         send_ok(r, id, "BURGER-CLASSIC", 30000, NULL);
@@ -784,7 +727,7 @@ static void test_owned_partition(void **state) {
     assert_int_equal(stats(r).unknown_replies, 0);
 
     /* the replies topic has them all, on partition 1 */
-    tk_reader *replies = fx_reader(fx, fx->cfg.topic_replies);
+    tk_reader *replies = tk_fx_reader(&fx->tk, fx->cfg.topic_replies);
     for (int i = 0; i < N; i++) {
         rd_kafka_message_t *m = tk_reader_next(replies, 10000);
         assert_non_null(m);
@@ -816,9 +759,8 @@ static void test_shutdown(void **state) {
     char id[64], err[256] = "";
     int tags[N];
     fx_cluster(fx);
-    requester_t *r = fx_requester(fx, 0, -1, 16);
-    wait_ready(r);
-    tk_reader *orders = fx_reader(fx, fx->cfg.topic_orders);
+    requester_t *r = fx_ready_requester(fx, 0, -1, 16);
+    tk_reader *orders = tk_fx_reader(&fx->tk, fx->cfg.topic_orders);
     for (int i = 0; i < N; i++) {
         tags[i] = i;
         snprintf(id, sizeof(id), "shut-%d", i);
@@ -871,8 +813,7 @@ static void test_shutdown_flushes_first(void **state) {
     fixture *fx = *state;
     char id[64];
     fx_cluster(fx);
-    requester_t *r = fx_requester(fx, 0, -1, 16);
-    wait_ready(r);
+    requester_t *r = fx_ready_requester(fx, 0, -1, 16);
     for (int i = 0; i < N; i++) {
         snprintf(id, sizeof(id), "flush-%d", i);
         send_ok(r, id, "BURGER-CLASSIC", 60000, NULL);
@@ -897,8 +838,7 @@ static void test_full(void **state) {
     fixture *fx = *state;
     char err[256] = "";
     fx_cluster(fx);
-    requester_t *r = fx_requester(fx, 0, -1, 2);
-    wait_ready(r);
+    requester_t *r = fx_ready_requester(fx, 0, -1, 2);
     send_ok(r, "full-1", "BURGER-CLASSIC", 1000, NULL);
     send_ok(r, "full-2", "BURGER-CLASSIC", 1000, NULL);
     assert_int_equal(send_order(r, "full-3", "BURGER-CLASSIC", 1000, NULL, err, sizeof(err)),
@@ -920,22 +860,24 @@ static void test_full(void **state) {
     assert_int_equal(col->reports[2].result, REQUEST_SHUTDOWN);
 }
 
+#define REQUESTER_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_not_ready_before_positioning, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replies, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rejected_is_replied, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_timeout_then_late_reply, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_no_worker_times_out, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_not_sent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_late_reply_before_ack, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_and_unknown_replies, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_two_requesters_share_replies, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_owned_partition, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_partition_never_ready, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shutdown_flushes_first, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_full, setup, teardown),
+        REQUESTER_TEST(test_not_ready_before_positioning),
+        REQUESTER_TEST(test_replies),
+        REQUESTER_TEST(test_rejected_is_replied),
+        REQUESTER_TEST(test_timeout_then_late_reply),
+        REQUESTER_TEST(test_no_worker_times_out),
+        REQUESTER_TEST(test_not_sent),
+        REQUESTER_TEST(test_late_reply_before_ack),
+        REQUESTER_TEST(test_bad_and_unknown_replies),
+        REQUESTER_TEST(test_two_requesters_share_replies),
+        REQUESTER_TEST(test_owned_partition),
+        REQUESTER_TEST(test_missing_partition_never_ready),
+        REQUESTER_TEST(test_shutdown),
+        REQUESTER_TEST(test_shutdown_flushes_first),
+        REQUESTER_TEST(test_full),
     };
     /* TEST_FILTER=<pattern> runs the matching tests only (cmocka: * and ?). */
     if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));

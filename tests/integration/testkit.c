@@ -20,6 +20,7 @@
 #include "common/headers.h"
 #include "common/kafka.h"
 #include "common/order_codec.h"
+#include "common/reply_headers.h"
 #include "common/timeutil.h"
 
 tk_cluster *tk_cluster_start(int nodes) {
@@ -235,6 +236,19 @@ void tk_produce_raw(rd_kafka_t *p, const char *topic, const char *key, const voi
 
 void tk_flush(rd_kafka_t *p) {
     assert_int_equal(rd_kafka_flush(p, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+void tk_produce_reply(rd_kafka_t *p, const char *topic, const char *order_id, const void *value,
+                      size_t len, const uint8_t *correlation) {
+    char err[256];
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    hdr_add_str(h, HDR_CE_TYPE, CE_TYPE_ORDER_COMPLETED);
+    if (correlation && rh_write_correlation(h, correlation, err, sizeof(err)) != RH_OK) {
+        rd_kafka_headers_destroy(h);
+        fail_msg("correlation header: %s", err);
+    }
+    tk_produce(p, topic, order_id, value, len, h);
+    tk_flush(p);
 }
 
 struct tk_reader {
@@ -497,6 +511,11 @@ int tk_wait_log(const char *path, const char *needle, int timeout_ms) {
         struct timespec ts = {0, 20 * 1000000L}; /* polling a file */
         nanosleep(&ts, NULL);
     }
+}
+
+void tk_pause_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L}; /* polling a condition */
+    nanosleep(&ts, NULL);
 }
 
 /* ---- real Kafka --------------------------------------------------------- */

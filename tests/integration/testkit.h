@@ -91,6 +91,12 @@ void tk_produce_raw(rd_kafka_t *p, const char *topic, const char *key, const voi
 /* Waits until everything produced is acknowledged; fails the test if not. */
 void tk_flush(rd_kafka_t *p);
 
+/* Produces a reply as a worker would write it: key order_id, value bytes,
+ * ce_type OrderCompleted and the correlation id (RH_CORRELATION_LEN bytes;
+ * NULL: no correlation header), then waits until it is acknowledged. */
+void tk_produce_reply(rd_kafka_t *p, const char *topic, const char *order_id, const void *value,
+                      size_t len, const uint8_t *correlation);
+
 /* A reader of every partition of one topic from the beginning, no group. */
 typedef struct tk_reader tk_reader;
 
@@ -123,6 +129,10 @@ int tk_wait_group_caught_up(const char *bootstraps, const char *group, const cha
 
 /* Waits until the file at path contains needle. 0, or -1 at the deadline. */
 int tk_wait_log(const char *path, const char *needle, int timeout_ms);
+
+/* Sleeps ms milliseconds: the interval of a loop polling a condition that
+ * has a deadline of its own. */
+void tk_pause_ms(int ms);
 
 /* ---- real Kafka (label e2e) ---- */
 

@@ -1,7 +1,8 @@
 /* e2e: order-gateway against real Apache Kafka (the ctest fixture's broker):
  * the counter (201) and the buzzer (202, then GET), an idempotent retry, two
- * gateways on the same topics each getting their own replies, and a gateway
- * restarted mid-wait whose successor reads the order back from the topics.
+ * gateways on the same topics each getting their own replies, a gateway
+ * restarted mid-wait whose successor reads the order back from the topics,
+ * every error status a client can cause, and 503 busy beyond max-waiting.
  * Each test has its own topics and worker group; the children are killed
  * by the teardown (tk_fixture's) whatever happens, and their logs shown
  * when a test did not get to its end. The checks are test_gateway's
@@ -46,6 +47,34 @@ static void fx_topics(tk_fixture *fx, const char *name) {
     char prefix[96];
     snprintf(prefix, sizeof(prefix), "e2e-gw-%s-%d", name, (int)getpid());
     tk_fx_e2e_topics(fx, prefix);
+}
+
+/* Fails unless the list of schema violations of problem j names each of
+ * fields (n of them) exactly once with a reason, and nothing else; their
+ * order is not checked. */
+static void expect_violations(json_t *j, const char *const *fields, size_t n) {
+    json_t *errs = json_object_get(j, "errors");
+    assert_true(json_is_array(errs));
+    assert_int_equal(json_array_size(errs), n);
+    assert_int_equal(json_integer_value(json_object_get(j, "errorCount")), n);
+    for (size_t i = 0; i < n; i++) {
+        size_t seen = 0;
+        for (size_t k = 0; k < n; k++) {
+            json_t *e = json_array_get(errs, k);
+            if (strcmp(tk_gw_jstr(e, "field"), fields[i]) != 0) continue;
+            assert_true(strlen(tk_gw_jstr(e, "reason")) > 0);
+            seen++;
+        }
+        if (seen != 1)
+            fail_msg("field %s named %zu times in errors, expected once", fields[i], seen);
+    }
+}
+
+/* A POST /v1/orders that was taken: 201 with a FULFILLED outcome, or 202
+ * when its wait ended first. Returns the order id, copied into id. */
+static const char *expect_taken(const tk_http_response *r, char *id, size_t size) {
+    if (r->status == 202) return tk_gw_expect_accepted(r, id, size);
+    return tk_gw_expect_created(r, "ORDER_STATUS_FULFILLED", id, size);
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -229,13 +258,135 @@ static void test_e2e_gateway_restarted_mid_wait(void **state) {
     fx->done = 1;
 }
 
+/* Every error a client can cause, over real HTTP against a gateway on real
+ * Kafka (no worker: nothing here needs an outcome), each a problem+json of
+ * its own type; only the one order taken (202, with an Idempotency-Key)
+ * reaches the orders topic, and that key with another body is 422. */
+static void test_error_statuses_on_kafka(void **state) {
+    enum { BIG = 65536 + 4096 }; /* beyond the default gateway.max_body */
+    tk_fixture *fx = *state;
+    tk_http_response r;
+    char id[160], placed[1][64];
+    fx_topics(fx, "errors");
+    tk_reader *orders = tk_fx_reader(fx, fx->topics.orders);
+    int port = tk_gw_start_gateway(fx, NULL, NULL, START_TIMEOUT_MS, NULL, NULL);
+
+    /* 400 malformed JSON, with where */
+    tk_gw_expect_malformed_at(port, "{\"customerId\":\"c-1\",", 1, 20);
+    tk_gw_expect_malformed_at(port, "{\n  \"currency\": \"EUR\",\n  \"items\": [}\n}", 3, 11);
+
+    /* 400 schema violations, each by field */
+    tk_gw_http(port, "POST", "/v1/orders", json_ct,
+               "{\"customerId\":\"c-1\",\"currency\":7,\"items\":["
+               "{\"sku\":\"BURGER-CLASSIC\",\"quantity\":1,\"unitPrice\":\"899\"},"
+               "{\"sku\":\"FRIES\",\"quantity\":1.5,\"unitPrice\":\"abc\"}],"
+               "\"placedAtMs\":\"soon\"}",
+               &r);
+    json_t *j = tk_gw_expect_problem(&r, 400, "invalid-order");
+    const char *fields[] = {"currency", "items[1].quantity", "items[1].unitPrice", "placedAtMs"};
+    expect_violations(j, fields, sizeof(fields) / sizeof(fields[0]));
+    json_decref(j);
+    tk_http_response_free(&r);
+
+    /* 413: more than the default 64 KiB */
+    char *big = malloc(BIG + 1);
+    assert_non_null(big);
+    memset(big, ' ', BIG);
+    big[BIG] = '\0';
+    memcpy(big, "{\"customerId\":\"", 15);
+    memcpy(big + BIG - 2, "\"}", 2);
+    tk_gw_http(port, "POST", "/v1/orders", json_ct, big, &r);
+    free(big);
+    j = tk_gw_expect_problem(&r, 413, "body-too-large");
+    json_decref(j);
+    tk_http_response_free(&r);
+
+    /* 415: another media type, or none */
+    const char *xml[] = {"Content-Type: application/xml", NULL};
+    tk_gw_request_problem(port, "POST", "/v1/orders", xml, ORDER_OK, 415, "unsupported-media-type",
+                          NULL);
+    tk_gw_request_problem(port, "POST", "/v1/orders", NULL, ORDER_OK, 415, "unsupported-media-type",
+                          NULL);
+
+    /* 405 with Allow, on both routes */
+    tk_gw_request_problem(port, "DELETE", "/v1/orders", NULL, NULL, 405, "method-not-allowed",
+                          "POST");
+    tk_gw_request_problem(port, "PUT", "/v1/orders/e2e-some-order", json_ct, ORDER_OK, 405,
+                          "method-not-allowed", "GET, HEAD");
+
+    /* 404: no such path, no such order */
+    tk_gw_request_problem(port, "GET", "/v1/order", NULL, NULL, 404, "not-found", NULL);
+    tk_gw_request_problem(port, "GET", "/v1/orders/e2e-never-placed", NULL, NULL, 404,
+                          "unknown-order", NULL);
+
+    /* 422: an Idempotency-Key taken (202 at once), then reused for another
+     * body */
+    const char *keyed[] = {"Content-Type: application/json", "Idempotency-Key: e2e-errors-key",
+                           "Prefer: respond-async", NULL};
+    tk_gw_http(port, "POST", "/v1/orders", keyed, ORDER_OK, &r);
+    tk_gw_expect_accepted(&r, id, sizeof(id));
+    tk_http_response_free(&r);
+    tk_gw_request_problem(port, "POST", "/v1/orders", keyed, ORDER_OTHER, 422,
+                          "idempotency-key-reused", NULL);
+
+    /* on the topic: the order taken, and nothing else */
+    tk_gw_wait_orders(orders, 1, placed, OUTCOME_TIMEOUT_MS);
+    assert_string_equal(placed[0], id);
+    tk_gw_expect_no_more_orders(orders, 1000);
+    fx->done = 1;
+}
+
+/* --max-waiting 2 and no worker yet: with two requests waiting (both on the
+ * orders topic), a third POST is 503 busy with Retry-After and places
+ * nothing, while GET is still served; once a worker answers the two, a new
+ * POST is taken again. */
+static void test_overload_503_on_kafka(void **state) {
+    tk_fixture *fx = *state;
+    tk_http_response r;
+    char placed[3][64], id[160], path[200];
+    fx_topics(fx, "busy");
+    tk_reader *orders = tk_fx_reader(fx, fx->topics.orders);
+    const char *extra[] = {"--max-waiting", "2", NULL};
+    int port = tk_gw_start_gateway(fx, extra, NULL, START_TIMEOUT_MS, NULL, NULL);
+
+    const char *hdrs[] = {"Content-Type: application/json", "Prefer: wait=20", NULL};
+    tk_http_async *a[2];
+    for (int i = 0; i < 2; i++)
+        a[i] = tk_fx_request(fx, port, "POST", "/v1/orders", hdrs, ORDER_OK, WAITING_TIMEOUT_MS);
+    tk_gw_wait_orders(orders, 2, placed, OUTCOME_TIMEOUT_MS); /* both placed: both wait */
+
+    tk_gw_http(port, "POST", "/v1/orders", hdrs, ORDER_OTHER, &r);
+    tk_gw_expect_unavailable(&r, "busy");
+    tk_http_response_free(&r);
+    snprintf(path, sizeof(path), "/v1/orders/%s", placed[1]);
+    tk_gw_http(port, "GET", path, NULL, NULL, &r);
+    tk_gw_expect_accepted(&r, id, sizeof(id)); /* served while full, and pending */
+    assert_string_equal(id, placed[1]);
+    tk_http_response_free(&r);
+    tk_gw_expect_no_more_orders(orders, 500); /* the 503 placed nothing */
+
+    tk_gw_start_worker(fx, NULL, 0);
+    for (int i = 0; i < 2; i++) {
+        tk_fx_join(fx, a[i], &r);
+        expect_taken(&r, id, sizeof(id));
+        assert_true(strcmp(id, placed[0]) == 0 || strcmp(id, placed[1]) == 0);
+        tk_http_response_free(&r);
+    }
+    tk_gw_http(port, "POST", "/v1/orders", hdrs, ORDER_OTHER, &r);
+    expect_taken(&r, id, sizeof(id));
+    tk_http_response_free(&r);
+    tk_gw_wait_orders(orders, 1, placed + 2, OUTCOME_TIMEOUT_MS);
+    assert_string_equal(placed[2], id);
+    fx->done = 1;
+}
+
 #define E2E_TEST(f) cmocka_unit_test_setup_teardown(f, tk_fixture_setup, tk_fixture_teardown)
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        E2E_TEST(test_e2e_counter_buzzer_and_retry),
-        E2E_TEST(test_e2e_two_gateways),
-        E2E_TEST(test_e2e_gateway_restarted_mid_wait),
+        E2E_TEST(test_e2e_counter_buzzer_and_retry),   E2E_TEST(test_e2e_two_gateways),
+        E2E_TEST(test_e2e_gateway_restarted_mid_wait), E2E_TEST(test_error_statuses_on_kafka),
+        E2E_TEST(test_overload_503_on_kafka),
     };
     /* TEST_FILTER=<pattern> runs the matching tests only (cmocka: * and ?). */
     if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));

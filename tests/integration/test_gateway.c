@@ -72,28 +72,6 @@ static const char *expect_created(const tk_http_response *r, const char *status,
     return id;
 }
 
-/* One request whose answer must be a problem of status and slug and, when
- * allow is not NULL, carry Allow: allow. Nothing more is checked; the
- * answer is freed. */
-static void request_problem(int port, const char *method, const char *path,
-                            const char *const *headers, const char *body, int status,
-                            const char *slug, const char *allow) {
-    tk_http_response r;
-    tk_gw_http(port, method, path, headers, body, &r);
-    json_t *j = tk_gw_expect_problem(&r, status, slug);
-    if (allow) tk_gw_expect_header(&r, "Allow", allow);
-    json_decref(j);
-    tk_http_response_free(&r);
-}
-
-/* A 503 problem of slug with a positive Retry-After. */
-static void expect_unavailable(const tk_http_response *r, const char *slug) {
-    json_t *j = tk_gw_expect_problem(r, 503, slug);
-    const char *ra = tk_http_header(r, "Retry-After");
-    if (!ra || atoi(ra) < 1) fail_msg("503 without a positive Retry-After");
-    json_decref(j);
-}
-
 /* POST /v1/orders of ORDER_OK with headers, answered 202 (expect_accepted())
  * with Preference-Applied: applied. The answer goes to r (the caller frees
  * it) and the order id into id; returns how long the answer took, in ms. */
@@ -105,18 +83,6 @@ static int64_t post_accepted(int port, const char *const *headers, const char *a
     expect_accepted(r, id, size);
     tk_gw_expect_header(r, "Preference-Applied", applied);
     return took;
-}
-
-/* POST /v1/orders of body, answered 400 malformed-json, the error placed at
- * line and at least min_column. */
-static void expect_malformed_at(int port, const char *body, int line, int min_column) {
-    tk_http_response r;
-    tk_gw_http(port, "POST", "/v1/orders", json_ct, body, &r);
-    json_t *j = tk_gw_expect_problem(&r, 400, "malformed-json");
-    assert_int_equal(json_integer_value(json_object_get(j, "line")), line);
-    assert_true(json_integer_value(json_object_get(j, "column")) >= min_column);
-    json_decref(j);
-    tk_http_response_free(&r);
 }
 
 /* Polls GET /readyz until it answers want. */
@@ -460,8 +426,8 @@ static void test_error_statuses(void **state) {
     int port = tk_gw_start_gateway(fx, NULL, env, START_TIMEOUT_MS, NULL, NULL);
 
     /* malformed JSON: where, as members */
-    expect_malformed_at(port, "{\"customerId\":", 1, 14);
-    expect_malformed_at(port, "{\n  \"customerId\": \"c-1\",\n  oops\n}", 3, 1);
+    tk_gw_expect_malformed_at(port, "{\"customerId\":", 1, 14);
+    tk_gw_expect_malformed_at(port, "{\n  \"customerId\": \"c-1\",\n  oops\n}", 3, 1);
 
     /* schema violations: every one, by field */
     tk_gw_http(port, "POST", "/v1/orders", json_ct,
@@ -497,15 +463,15 @@ static void test_error_statuses(void **state) {
     json_decref(j);
     tk_http_response_free(&r);
     /* JSON, but not an object; and no JSON at all */
-    request_problem(port, "POST", "/v1/orders", json_ct, "[1,2]", 400, "invalid-order", NULL);
-    request_problem(port, "POST", "/v1/orders", json_ct, "", 400, "malformed-json", NULL);
+    tk_gw_request_problem(port, "POST", "/v1/orders", json_ct, "[1,2]", 400, "invalid-order", NULL);
+    tk_gw_request_problem(port, "POST", "/v1/orders", json_ct, "", 400, "malformed-json", NULL);
 
     /* an Idempotency-Key longer than 255 characters */
     char key[300 + 20];
     snprintf(key, sizeof(key), "Idempotency-Key: %0300d", 7);
     const char *long_key[] = {"Content-Type: application/json", key, NULL};
-    request_problem(port, "POST", "/v1/orders", long_key, ORDER_OK, 400, "invalid-idempotency-key",
-                    NULL);
+    tk_gw_request_problem(port, "POST", "/v1/orders", long_key, ORDER_OK, 400,
+                          "invalid-idempotency-key", NULL);
 
     /* 413: more than gateway.max_body, announced by Content-Length ... */
     char big[2001];
@@ -513,7 +479,7 @@ static void test_error_statuses(void **state) {
     big[sizeof(big) - 1] = '\0';
     memcpy(big, "{\"customerId\":\"", 15);
     memcpy(big + sizeof(big) - 4, "\"}", 2);
-    request_problem(port, "POST", "/v1/orders", json_ct, big, 413, "body-too-large", NULL);
+    tk_gw_request_problem(port, "POST", "/v1/orders", json_ct, big, 413, "body-too-large", NULL);
     /* ... or found while reading a chunked body */
     char raw[2600];
     int n = snprintf(raw, sizeof(raw),
@@ -530,23 +496,24 @@ static void test_error_statuses(void **state) {
 
     /* 415: not JSON, or no Content-Type at all */
     const char *text[] = {"Content-Type: text/plain", NULL};
-    request_problem(port, "POST", "/v1/orders", text, ORDER_OK, 415, "unsupported-media-type",
-                    NULL);
-    request_problem(port, "POST", "/v1/orders", NULL, ORDER_OK, 415, "unsupported-media-type",
-                    NULL);
+    tk_gw_request_problem(port, "POST", "/v1/orders", text, ORDER_OK, 415, "unsupported-media-type",
+                          NULL);
+    tk_gw_request_problem(port, "POST", "/v1/orders", NULL, ORDER_OK, 415, "unsupported-media-type",
+                          NULL);
 
     /* 405 with Allow */
-    request_problem(port, "PUT", "/v1/orders", json_ct, ORDER_OK, 405, "method-not-allowed",
-                    "POST");
-    request_problem(port, "POST", "/v1/orders/x", json_ct, ORDER_OK, 405, "method-not-allowed",
-                    "GET, HEAD");
-    request_problem(port, "DELETE", "/healthz", NULL, NULL, 405, "method-not-allowed", "GET, HEAD");
+    tk_gw_request_problem(port, "PUT", "/v1/orders", json_ct, ORDER_OK, 405, "method-not-allowed",
+                          "POST");
+    tk_gw_request_problem(port, "POST", "/v1/orders/x", json_ct, ORDER_OK, 405,
+                          "method-not-allowed", "GET, HEAD");
+    tk_gw_request_problem(port, "DELETE", "/healthz", NULL, NULL, 405, "method-not-allowed",
+                          "GET, HEAD");
 
     /* 404: no such resource, no such order */
-    request_problem(port, "GET", "/v2/orders", NULL, NULL, 404, "not-found", NULL);
-    request_problem(port, "GET", "/v1/orders/never-placed-1", NULL, NULL, 404, "unknown-order",
-                    NULL);
-    request_problem(port, "GET", "/v1/orders/", NULL, NULL, 404, "unknown-order", NULL);
+    tk_gw_request_problem(port, "GET", "/v2/orders", NULL, NULL, 404, "not-found", NULL);
+    tk_gw_request_problem(port, "GET", "/v1/orders/never-placed-1", NULL, NULL, 404,
+                          "unknown-order", NULL);
+    tk_gw_request_problem(port, "GET", "/v1/orders/", NULL, NULL, 404, "unknown-order", NULL);
 
     /* none of it reached Kafka */
     tk_gw_expect_no_more_orders(orders, 1000);
@@ -572,7 +539,7 @@ static void test_busy_503_beyond_max_waiting(void **state) {
     tk_gw_wait_orders(orders, 2, placed, OUTCOME_TIMEOUT_MS); /* both placed: both wait */
 
     tk_gw_http(port, "POST", "/v1/orders", hdrs, ORDER_OK, &r);
-    expect_unavailable(&r, "busy");
+    tk_gw_expect_unavailable(&r, "busy");
     tk_http_response_free(&r);
     snprintf(path, sizeof(path), "/v1/orders/%s", placed[0]);
     tk_gw_http(port, "GET", path, NULL, NULL, &r);
@@ -609,7 +576,7 @@ static void test_kafka_down_503(void **state) {
     readyz_until(port, 503, 30000);
     tk_gw_expect_get(port, "/healthz", 200); /* alive all the same */
     tk_gw_http(port, "POST", "/v1/orders", json_ct, ORDER_OK, &r);
-    expect_unavailable(&r, "kafka-unavailable");
+    tk_gw_expect_unavailable(&r, "kafka-unavailable");
     tk_http_response_free(&r);
 
     assert_int_equal(rd_kafka_mock_broker_set_up(mock, MOCK_BROKER), RD_KAFKA_RESP_ERR_NO_ERROR);

@@ -115,6 +115,38 @@ json_t *tk_gw_expect_problem(const tk_http_response *r, int status, const char *
     return j;
 }
 
+void tk_gw_request_problem(int port, const char *method, const char *path,
+                           const char *const *headers, const char *body, int status,
+                           const char *slug, const char *allow) {
+    tk_http_response r;
+    tk_gw_http(port, method, path, headers, body, &r);
+    json_t *j = tk_gw_expect_problem(&r, status, slug);
+    if (allow) tk_gw_expect_header(&r, "Allow", allow);
+    json_decref(j);
+    tk_http_response_free(&r);
+}
+
+void tk_gw_expect_malformed_at(int port, const char *body, int line, int min_column) {
+    static const char *const json_ct[] = {"Content-Type: application/json", NULL};
+    tk_http_response r;
+    tk_gw_http(port, "POST", "/v1/orders", json_ct, body, &r);
+    json_t *j = tk_gw_expect_problem(&r, 400, "malformed-json");
+    assert_int_equal(json_integer_value(json_object_get(j, "line")), line);
+    assert_true(json_integer_value(json_object_get(j, "column")) >= min_column);
+    json_decref(j);
+    tk_http_response_free(&r);
+}
+
+void tk_gw_expect_unavailable(const tk_http_response *r, const char *slug) {
+    json_t *j = tk_gw_expect_problem(r, 503, slug);
+    const char *ra = tk_http_header(r, "Retry-After");
+    if (!ra || atoi(ra) < 1) {
+        tk_gw_show(r);
+        fail_msg("503 without a positive Retry-After");
+    }
+    json_decref(j);
+}
+
 const char *tk_gw_location_id(const tk_http_response *r) {
     const char *loc = tk_http_header(r, "Location");
     if (!loc || strncmp(loc, "/v1/orders/", 11) != 0 || !loc[11]) {

@@ -74,6 +74,20 @@ const char *tk_gw_jstr(json_t *j, const char *key);
  * for more checks (the caller decrefs it). */
 json_t *tk_gw_expect_problem(const tk_http_response *r, int status, const char *slug);
 
+/* One request whose answer must be a problem of status and slug
+ * (tk_gw_expect_problem()) and, when allow is not NULL, carry Allow: allow.
+ * Nothing more is checked; the answer is freed. */
+void tk_gw_request_problem(int port, const char *method, const char *path,
+                           const char *const *headers, const char *body, int status,
+                           const char *slug, const char *allow);
+
+/* POST /v1/orders of body (application/json), answered 400 malformed-json
+ * with the error placed at line and at least min_column. */
+void tk_gw_expect_malformed_at(int port, const char *body, int line, int min_column);
+
+/* A 503 problem of slug with a positive Retry-After. */
+void tk_gw_expect_unavailable(const tk_http_response *r, const char *slug);
+
 /* The order id of a Location /v1/orders/{id}; fails the test when there is
  * no such Location. Points into the response. */
 const char *tk_gw_location_id(const tk_http_response *r);

@@ -33,3 +33,11 @@ void publisher_ack_print(const publisher_ack *ack, void *opaque) {
                   "order_id=%s error=%s", ack->order_id, strerror(errno));
     }
 }
+
+publisher *mode_publisher_new(const mode_ctx *ctx, publisher_ack_fn *on_ack, ack_printer *printer) {
+    char errstr[512];
+    publisher *p = publisher_new(ctx->cfg, PROG_NAME, on_ack, printer, ctx->run, errstr,
+                                 sizeof(errstr));
+    if (!p) fprintf(stderr, PROG_NAME ": %s\n", errstr);
+    return p;
+}

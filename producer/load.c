@@ -340,10 +340,7 @@ int mode_load(const mode_ctx *ctx, const load_opts *o) {
     if (ctx->wait) {
         if ((rc = wait_start(&ws, ctx, "load", LOAD_MAX_WAITING, 1)) != 0) goto done;
     } else {
-        p = publisher_new(ctx->cfg, PROG_NAME, o->ids ? publisher_ack_print : NULL, &printer,
-                          ctx->run, errstr, sizeof(errstr));
-        if (!p) {
-            fprintf(stderr, PROG_NAME ": %s\n", errstr);
+        if (!(p = mode_publisher_new(ctx, o->ids ? publisher_ack_print : NULL, &printer))) {
             rc = EXIT_CONFIG;
             goto done;
         }

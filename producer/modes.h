@@ -196,4 +196,10 @@ int wait_finish(wait_session *ws, int interrupted, int invalid);
 /* Frees the requester and the latencies. A zeroed session is fine. */
 void wait_free(wait_session *ws);
 
+/* The publisher of a mode that does not --wait: acknowledged ids go to
+ * on_ack (publisher_ack_print, or NULL) with printer. On failure prints
+ * why on stderr and returns NULL: the mode exits with EXIT_CONFIG (the
+ * configuration could not make a producer). */
+publisher *mode_publisher_new(const mode_ctx *ctx, publisher_ack_fn *on_ack, ack_printer *printer);
+
 #endif

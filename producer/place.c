@@ -207,10 +207,7 @@ int mode_place(const mode_ctx *ctx, const place_opts *o) {
         goto done;
     }
 
-    p = publisher_new(ctx->cfg, PROG_NAME, publisher_ack_print, &printer, ctx->run, errstr,
-                      sizeof(errstr));
-    if (!p) {
-        fprintf(stderr, PROG_NAME ": %s\n", errstr);
+    if (!(p = mode_publisher_new(ctx, publisher_ack_print, &printer))) {
         rc = EXIT_CONFIG;
         goto done;
     }

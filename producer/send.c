@@ -182,10 +182,7 @@ int mode_send(const mode_ctx *ctx, const send_opts *o) {
     if (ctx->wait) {
         if ((rc = wait_start(&ws, ctx, "send", SEND_MAX_WAITING, 0)) != 0) goto done;
     } else {
-        p = publisher_new(ctx->cfg, PROG_NAME, publisher_ack_print, &printer, ctx->run, errstr,
-                          sizeof(errstr));
-        if (!p) {
-            fprintf(stderr, PROG_NAME ": %s\n", errstr);
+        if (!(p = mode_publisher_new(ctx, publisher_ack_print, &printer))) {
             rc = EXIT_CONFIG;
             goto done;
         }

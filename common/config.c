@@ -86,6 +86,8 @@ static const setting settings[] = {
         "simulated processing time per order (built-in handler)"),
     DBL("handler.failure_rate", handler_failure_rate, 0.0, 0.0, 1.0,
         "share of attempts that fail transiently (built-in handler)"),
+    STR("handler.library", handler_library, "", 0,
+        "shared object of your own handler (orderfleet_handler.h); empty: built-in"),
     INT("retry.max_attempts", retry_max_attempts, 3, 1, 100,
         "attempts per order before it goes to the DLQ as FAILED"),
     INT("retry.base_ms", retry_base_ms, 100, 0, 3600000,

@@ -52,9 +52,10 @@ typedef struct of_config {
     int worker_drain_timeout_ms;
     int worker_commit_interval_ms;
 
-    /* built-in handler */
+    /* handler: the built-in one's settings, or a library of one's own */
     int handler_latency_ms;
     double handler_failure_rate;
+    char *handler_library; /* shared object path; "" for the built-in handler */
 
     /* transient-failure retries */
     int retry_max_attempts;

@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "consumer/fulfillment.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -16,15 +17,16 @@
  * attack than a meal. */
 #define MAX_LINES 100
 #define MAX_QUANTITY 1000
+#define MAX_LATENCY_MS 3600000
 
-static void reject(handler_result *res, const char *fmt, ...)
+static void reject(orderfleet_result_v1 *res, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static void reject(handler_result *res, const char *fmt, ...) {
+static void reject(orderfleet_result_v1 *res, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     memset(res, 0, sizeof(*res));
-    res->verdict = HANDLER_REJECTED;
+    res->verdict = ORDERFLEET_REJECTED;
     vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
     va_end(ap);
 }
@@ -38,7 +40,7 @@ static void reject(handler_result *res, const char *fmt, ...) {
 /* Checks every rule and prices the order. The order of the checks decides
  * which reason a customer sees when several rules are broken: the order as a
  * whole first, then each line in turn. */
-void fulfillment_price(const order_placed_t *o, handler_result *res) {
+static void price(const orderfleet_order_v1 *o, orderfleet_result_v1 *res) {
     int64_t subtotal = 0, tax, shipping, total;
 
     if (o->customer_id[0] == '\0') REJECT("customerId: is required");
@@ -50,7 +52,7 @@ void fulfillment_price(const order_placed_t *o, handler_result *res) {
         REJECT("items: too many lines (%zu, at most %d)", o->n_items, MAX_LINES);
 
     for (size_t i = 0; i < o->n_items; i++) {
-        const line_item_t *it = o->items[i];
+        const orderfleet_line_v1 *it = &o->items[i];
         if (it->sku[0] == '\0') REJECT("items[%zu].sku: is required", i);
         const catalog_item *ci = catalog_find_item(it->sku);
         if (!ci) REJECT("items[%zu].sku: unknown SKU \"%.64s\"", i, it->sku);
@@ -81,11 +83,25 @@ void fulfillment_price(const order_placed_t *o, handler_result *res) {
         REJECT("total: overflows 64-bit minor units");
 
     memset(res, 0, sizeof(*res));
-    res->verdict = HANDLER_FULFILLED;
+    res->verdict = ORDERFLEET_FULFILLED;
     res->subtotal = subtotal;
     res->tax = tax;
     res->shipping = shipping;
     res->total = total;
+}
+
+/* The order seen through the ABI, then priced as the handler prices it. */
+void fulfillment_price(const order_placed_t *order, handler_result *res) {
+    handler_view v;
+    if (handler_view_init(&v, order) != 0) {
+        memset(res, 0, sizeof(*res));
+        res->verdict = ORDERFLEET_TRANSIENT;
+        snprintf(res->reason, sizeof(res->reason), "out of memory for an order of %zu lines",
+                 order->n_items);
+        return;
+    }
+    price(&v.order, res);
+    handler_view_release(&v);
 }
 
 /* The handler's state: its settings and a random generator for the simulated
@@ -107,18 +123,64 @@ static double fulfillment_random(fulfillment *f) {
 
 /* Validate and price first: a rejected order is answered at once. Then the
  * simulated charge: latency, and a transient failure at the configured rate. */
-static void fulfillment_handle(void *state, const order_placed_t *order, unsigned attempt,
-                               handler_result *res) {
+static void fulfillment_handle(void *state, const orderfleet_order_v1 *order, unsigned attempt,
+                               orderfleet_result_v1 *res) {
     fulfillment *f = state;
     (void)attempt;
-    fulfillment_price(order, res);
-    if (res->verdict != HANDLER_FULFILLED) return;
+    price(order, res);
+    if (res->verdict != ORDERFLEET_FULFILLED) return;
     if (f->latency_ms > 0) time_sleep_ms(f->latency_ms, NULL);
     if (f->failure_rate > 0 && fulfillment_random(f) < f->failure_rate) {
-        res->verdict = HANDLER_TRANSIENT;
+        res->verdict = ORDERFLEET_TRANSIENT;
         snprintf(res->reason, sizeof(res->reason),
                  "payment provider did not answer in time (simulated)");
     }
+}
+
+/* Reads the two settings the handler knows from their text (the config has
+ * checked them already; a handler checks what it is given all the same). */
+static int fulfillment_settings(fulfillment *f, const char *const *kv, char *errstr,
+                                size_t errsize) {
+    for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2) {
+        const char *key = kv[i], *text = kv[i + 1];
+        char *end;
+        errno = 0;
+        if (strcmp(key, "handler.latency_ms") == 0) {
+            long v = strtol(text, &end, 10);
+            if (errno || end == text || *end || v < 0 || v > MAX_LATENCY_MS) {
+                snprintf(errstr, errsize, "%s: expected an integer from 0 to %d, got \"%.64s\"",
+                         key, MAX_LATENCY_MS, text);
+                return -1;
+            }
+            f->latency_ms = (int)v;
+        } else if (strcmp(key, "handler.failure_rate") == 0) {
+            double v = strtod(text, &end);
+            if (errno || end == text || *end || !(v >= 0.0 && v <= 1.0)) {
+                snprintf(errstr, errsize, "%s: expected a number from 0 to 1, got \"%.64s\"",
+                         key, text);
+                return -1;
+            }
+            f->failure_rate = v;
+        }
+    }
+    return 0;
+}
+
+static int fulfillment_init(void **state, const char *const *settings, char *errstr,
+                            size_t errsize) {
+    fulfillment *f = calloc(1, sizeof(*f));
+    if (!f) {
+        snprintf(errstr, errsize, "out of memory");
+        return -1;
+    }
+    if (fulfillment_settings(f, settings, errstr, errsize) != 0) {
+        free(f);
+        return -1;
+    }
+    pthread_mutex_init(&f->lock, NULL);
+    rng_seed_random(&f->rng);
+    *state = f;
+    return 0;
 }
 
 static void fulfillment_fini(void *state) {
@@ -128,19 +190,18 @@ static void fulfillment_fini(void *state) {
     free(f);
 }
 
+static const struct orderfleet_handler_v1 fulfillment_v1 = {
+    .abi_version = ORDERFLEET_HANDLER_ABI,
+    .name = "fulfillment",
+    .init = fulfillment_init,
+    .handle = fulfillment_handle,
+    .fini = fulfillment_fini,
+};
+
+const struct orderfleet_handler_v1 *fulfillment_handler_v1(void) {
+    return &fulfillment_v1;
+}
+
 int fulfillment_handler_init(handler *h, const of_config *cfg, char *errstr, size_t errsize) {
-    fulfillment *f = calloc(1, sizeof(*f));
-    if (!f) {
-        snprintf(errstr, errsize, "out of memory");
-        return -1;
-    }
-    f->latency_ms = cfg->handler_latency_ms;
-    f->failure_rate = cfg->handler_failure_rate;
-    pthread_mutex_init(&f->lock, NULL);
-    rng_seed_random(&f->rng);
-    h->name = "fulfillment";
-    h->state = f;
-    h->handle = fulfillment_handle;
-    h->fini = fulfillment_fini;
-    return 0;
+    return handler_open_v1(h, &fulfillment_v1, cfg, errstr, errsize);
 }

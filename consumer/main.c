@@ -1,7 +1,8 @@
 /* order-worker: a member of the order-processing fleet (DESIGN.md §5).
  *
  * One per container. Joins the worker group, processes orders with the
- * built-in fulfillment handler and publishes their outcomes; see engine.h for
+ * built-in fulfillment handler (or the shared object named by
+ * handler.library) and publishes their outcomes; see engine.h for
  * the guarantees. SIGTERM or SIGINT stops it cleanly (drain, commit, leave the
  * group, exit 0); a second signal exits at once. */
 #define _POSIX_C_SOURCE 200809L
@@ -15,7 +16,7 @@
 #include "common/config.h"
 #include "common/logfmt.h"
 #include "consumer/engine.h"
-#include "consumer/fulfillment.h"
+#include "consumer/handler.h"
 
 static volatile sig_atomic_t run = 1;
 
@@ -48,6 +49,10 @@ static void usage(FILE *f) {
             "      --max-attempts N     attempts before an order FAILS (retry.max_attempts, 3)\n"
             "      --drain-timeout-ms N time to finish in-flight work on shutdown or\n"
             "                           rebalance (worker.drain_timeout_ms, default 30000)\n"
+            "\n"
+            "Your own business logic: a shared object built against\n"
+            "consumer/orderfleet_handler.h, named by handler.library (or\n"
+            "ORDERFLEET_HANDLER_LIBRARY), replaces the built-in fulfillment handler.\n"
             "\n");
     cli_print_common_usage(f);
     fprintf(f,
@@ -62,7 +67,8 @@ static void usage(FILE *f) {
             "\n"
             "Exit status: 0 clean stop, 64 usage, 69 could not start a Kafka client,\n"
             "70 fatal Kafka client error, 75 a record could be neither answered nor\n"
-            "dead-lettered (left uncommitted; restart to retry), 78 bad config.\n");
+            "dead-lettered (left uncommitted; restart to retry), 78 bad config (a\n"
+            "handler library that cannot be loaded or refuses to start included).\n");
 }
 
 enum { OPT_LATENCY = 0x2001, OPT_FAILURE_RATE, OPT_MAX_ATTEMPTS, OPT_DRAIN_TIMEOUT };
@@ -80,9 +86,9 @@ int main(int argc, char **argv) {
     };
     cli_common cli;
     of_config cfg;
-    handler h;
+    handler h = {0};
     engine *e = NULL;
-    int opt, status = 0, have_cfg = 0, have_handler = 0;
+    int opt, status = 0, have_cfg = 0;
     char errstr[512];
 
     cli_init(&cli, "order-worker");
@@ -137,18 +143,22 @@ int main(int argc, char **argv) {
         goto out;
     }
 
+    /* The handler is part of the configuration: one that cannot be loaded or
+     * refuses its settings stops the worker before it touches Kafka. */
+    if (handler_load(&h, &cfg, errstr, sizeof(errstr)) != 0) {
+        fprintf(stderr, "order-worker: %s\n", errstr);
+        status = EXIT_CONFIG;
+        goto out;
+    }
+    log_info("handler loaded", "name=%s library=%s", h.name,
+             cfg.handler_library[0] ? cfg.handler_library : "built-in");
+
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    if (fulfillment_handler_init(&h, &cfg, errstr, sizeof(errstr)) != 0) {
-        log_error("handler did not start", "error=%s", errstr);
-        status = EXIT_SOFTWARE;
-        goto out;
-    }
-    have_handler = 1;
     if (!(e = engine_new(&cfg, &h, errstr, sizeof(errstr)))) {
         log_error("could not start", "error=%s", errstr);
         status = EXIT_UNAVAILABLE;
@@ -157,7 +167,7 @@ int main(int argc, char **argv) {
     status = engine_run(e, &run);
 out:
     engine_destroy(e);
-    if (have_handler) h.fini(h.state);
+    handler_unload(&h);
     if (have_cfg) config_free(&cfg);
     cli_free(&cli);
     return status;

@@ -2,7 +2,8 @@
  * command lines of all three programs, order-producer's modes against a mock
  * cluster (and against no broker at all), the hand-run path of DESIGN:
  * a worker, `order-producer load --ids`, then `order-producer outcomes`,
- * and the synchronous path: place, send and load with --wait.
+ * the synchronous path: place, send and load with --wait, and order-worker
+ * with a handler library of one's own.
  *
  * Each test that needs Kafka has its own cluster on fresh ports. Children
  * are recorded in the test's fixture (a tk_fixture), so that the teardown
@@ -895,6 +896,58 @@ static void test_wait_load(void **state) {
     stop_worker(fx, w, log);
 }
 
+/* ---- 8. a handler of one's own ----------------------------------------- */
+
+/* order-worker with the example handler library (examples/handler/flat_rate.c)
+ * prices with it: the outcome of one BURGER-CLASSIC at 8.99 EUR has no tax
+ * and the flat shipping of 5.00 (the built-in handler would add 19% tax and
+ * 2.99). A library path that does not load is a config error, 78, naming the
+ * path, before any connection to Kafka. */
+static void test_own_handler(void **state) {
+    tk_fixture *fx = *state;
+    char broker[64], errstr[256];
+    tk_result res;
+
+    int lfd = listener_open(broker, sizeof(broker));
+    const char *const bad_env[] = {"ORDERFLEET_HANDLER_LIBRARY=/nonexistent/libno_handler.so",
+                                   NULL};
+    const char *bad_args[] = {"-b", broker, NULL};
+    run_expect(&res, "bad-handler", "order-worker", bad_args, bad_env, RUN_TIMEOUT_MS, 78);
+    expect_contains("stderr", res.err,
+                    "order-worker: handler.library \"/nonexistent/libno_handler.so\": cannot "
+                    "load it: ");
+    tk_result_free(&res);
+    assert_int_equal(listener_connections(lfd), 0);
+    close(lfd);
+
+    const char *bs = tk_fx_cluster(fx, 1);
+    const char *log = tk_fx_log(fx, "own-handler-worker");
+    const char *const env[] = {"ORDERFLEET_HANDLER_LIBRARY=" FLAT_RATE_SO, NULL};
+    const char *args[] = {"-b", bs, "--id", "it-own-handler", NULL};
+    pid_t w = tk_fx_spawn(fx, "order-worker", args, env, log, NULL);
+    assert_int_equal(tk_wait_log(log, "msg=\"handler loaded\" name=flat-rate library=", 30000), 0);
+
+    fx->client = tk_producer(bs);
+    tk_produce_order(fx->client, "orders", "it-own-handler-1");
+    tk_flush(fx->client);
+    tk_reader *completed = tk_fx_reader(fx, "orders.completed");
+    rd_kafka_message_t *m = tk_fx_next(fx, completed, 30000);
+    if (!m) fail_msg("no outcome within 30 s");
+    order_completed_t *oc = codec_completed_decode(m->payload, m->len, errstr, sizeof(errstr));
+    if (!oc) fail_msg("outcome does not decode: %s", errstr);
+    assert_string_equal(oc->order_id, "it-own-handler-1");
+    assert_int_equal(oc->status, ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FULFILLED);
+    assert_int_equal(oc->subtotal, 899);
+    assert_int_equal(oc->tax, 0);
+    assert_int_equal(oc->shipping, 500);
+    assert_int_equal(oc->total, 1399);
+    assert_string_equal(oc->worker_id, "it-own-handler");
+    codec_completed_free(oc);
+
+    stop_worker(fx, w, log);
+    fx->done = 1;
+}
+
 #define PROGRAMS_TEST(f) cmocka_unit_test_setup_teardown(f, tk_fixture_setup, tk_fixture_teardown)
 
 int main(void) {
@@ -909,6 +962,7 @@ int main(void) {
         PROGRAMS_TEST(test_wait_no_worker),
         PROGRAMS_TEST(test_wait_send),
         PROGRAMS_TEST(test_wait_load),
+        PROGRAMS_TEST(test_own_handler),
     };
     /* TEST_FILTER=test_place runs one test (a cmocka pattern, * and ?). */
     if (getenv("TEST_FILTER")) cmocka_set_test_filter(getenv("TEST_FILTER"));

@@ -203,8 +203,9 @@ static void test_workers_join_and_leave(void **state) {
 #endif
 
 int main(void) {
-    /* Built twice, as test_e2e_brokers and test_e2e_rebalance, so that ctest
-     * runs the two in parallel (`make chaos` repeats both). */
+    /* Built twice: test_e2e_brokers (label e2e) and test_e2e_rebalance
+     * (label chaos, `make chaos`: see docs/decisions.md for why it is not in
+     * `make test`). */
     const struct CMUnitTest tests[] = {
 #ifdef ORDERFLEET_CHAOS_REBALANCE
         cmocka_unit_test(test_workers_join_and_leave),

@@ -67,6 +67,7 @@ struct engine {
     const handler *h;     /* borrowed */
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
+    rd_kafka_topic_t *written[2]; /* completed and DLQ: held so they stay known (warm_topics) */
     char source[192]; /* ce_source: /orderfleet/order-worker/<worker id> */
 
     part *parts; /* the current assignment */
@@ -726,6 +727,27 @@ int engine_check_config(const of_config *cfg, char *errstr, size_t errsize) {
     return 0;
 }
 
+/* Fetches the metadata of the topics the worker writes outcomes and dead
+ * letters to, before it takes any work. librdkafka learns a topic it has
+ * not met at its next periodic metadata refresh, up to a second later, and
+ * the first outcomes would wait that long. Best effort: a failure (Kafka
+ * not up yet) is logged and costs only that second. The handles are held
+ * for the producer's life, so the topics stay known. */
+static void warm_topics(engine *e) {
+    const char *names[2] = {e->cfg->topic_completed, e->cfg->topic_dlq};
+    for (int i = 0; i < 2; i++) {
+        e->written[i] = rd_kafka_topic_new(e->producer, names[i], NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t err =
+            e->written[i] ? rd_kafka_metadata(e->producer, 0, e->written[i], &md, 2000)
+                          : rd_kafka_last_error();
+        if (md) rd_kafka_metadata_destroy(md);
+        if (err)
+            log_warn("no metadata yet for an output topic", "topic=%s error=%s", names[i],
+                     rd_kafka_err2str(err));
+    }
+}
+
 engine *engine_new(const of_config *cfg, const handler *h, char *errstr, size_t errsize) {
     engine *e = calloc(1, sizeof(*e));
     rd_kafka_conf_t *conf = NULL;
@@ -777,6 +799,8 @@ engine *engine_new(const of_config *cfg, const handler *h, char *errstr, size_t 
         snprintf(errstr, errsize, "redirecting the consumer's queue: %s", rd_kafka_err2str(perr));
         goto err;
     }
+
+    warm_topics(e);
 
     topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, cfg->topic_orders, RD_KAFKA_PARTITION_UA);
@@ -865,6 +889,8 @@ void engine_destroy(engine *e) {
         e->stopping = 1;
         rd_kafka_consumer_close(e->consumer);
     }
+    for (int i = 0; i < 2; i++)
+        if (e->written[i]) rd_kafka_topic_destroy(e->written[i]);
     if (e->producer) rd_kafka_destroy(e->producer);
     /* Messages must go back before their consumer is destroyed. */
     if (e->jobs) log_error("work still held at exit", "jobs=%zu", e->jobs);

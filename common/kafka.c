@@ -38,7 +38,15 @@ static int conf_set_list(rd_kafka_conf_t *conf, const char *const *kv, char *err
 
 rd_kafka_conf_t *kafka_conf_new(const of_config *cfg, const char *const *defaults,
                                 const char *const *enforced, char *errstr, size_t errsize) {
+    return kafka_conf_new_as(cfg, NULL, defaults, enforced, errstr, errsize);
+}
+
+rd_kafka_conf_t *kafka_conf_new_as(const of_config *cfg, const char *client_id,
+                                   const char *const *defaults, const char *const *enforced,
+                                   char *errstr, size_t errsize) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (client_id && kafka_conf_set(conf, "client.id", client_id, errstr, errsize) != KAFKA_OK)
+        goto err;
     if (conf_set_list(conf, defaults, errstr, errsize) != KAFKA_OK) goto err;
     if (config_apply_kafka(cfg, conf, errstr, errsize) != CONFIG_OK) goto err;
     if (conf_set_list(conf, enforced, errstr, errsize) != KAFKA_OK) goto err;
@@ -174,7 +182,7 @@ err:
 }
 
 rd_kafka_t *kafka_consumer_by_hand(const of_config *cfg, const char *role,
-                                   const char *const *defaults,
+                                   const char *client_id, const char *const *defaults,
                                    void (*tune)(rd_kafka_conf_t *conf, void *opaque),
                                    void *opaque, char *errstr, size_t errsize) {
     char group[96], uuid[ID_UUID_LEN + 1];
@@ -182,7 +190,7 @@ rd_kafka_t *kafka_consumer_by_hand(const of_config *cfg, const char *role,
     snprintf(group, sizeof(group), "orderfleet-%s-%s", role, uuid);
     const char *enforced[] = {"group.id", group, "enable.auto.commit", "false",
                               "enable.auto.offset.store", "false", NULL};
-    rd_kafka_conf_t *conf = kafka_conf_new(cfg, defaults, enforced, errstr, errsize);
+    rd_kafka_conf_t *conf = kafka_conf_new_as(cfg, client_id, defaults, enforced, errstr, errsize);
     if (!conf) return NULL;
     if (tune) tune(conf, opaque);
     rd_kafka_t *rk = kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errsize);

@@ -24,6 +24,13 @@
 rd_kafka_conf_t *kafka_conf_new(const of_config *cfg, const char *const *defaults,
                                 const char *const *enforced, char *errstr, size_t errsize);
 
+/* kafka_conf_new() with client_id (may be NULL) as the default client.id,
+ * before defaults: a program's name, which the user's properties can still
+ * override. */
+rd_kafka_conf_t *kafka_conf_new_as(const of_config *cfg, const char *client_id,
+                                   const char *const *defaults, const char *const *enforced,
+                                   char *errstr, size_t errsize);
+
 /* Sets one property, formatting the error as "name=value: reason". */
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
                    size_t errsize);
@@ -42,13 +49,14 @@ int kafka_wait_metadata(rd_kafka_t *rk, const char *topic, int timeout_ms, char 
  * by hand (kafka_assign_at()) and nothing is committed. librdkafka's
  * rd_kafka_consumer_poll() wants a group.id all the same: a unique one,
  * "orderfleet-<role>-<uuid>", keeps it out of everybody's way. Properties:
- * defaults (may be NULL), then cfg's, then the group.id and no automatic
+ * client_id (may be NULL) as client.id, defaults (may be NULL), then cfg's,
+ * then the group.id and no automatic
  * commits or offset stores. tune (may be NULL) is called on the conf with
  * opaque before the client is made, to set callbacks. The main queue is
  * forwarded to the consumer queue (rd_kafka_poll_set_consumer()). Returns
  * NULL with errstr; the caller closes and destroys the client. */
 rd_kafka_t *kafka_consumer_by_hand(const of_config *cfg, const char *role,
-                                   const char *const *defaults,
+                                   const char *client_id, const char *const *defaults,
                                    void (*tune)(rd_kafka_conf_t *conf, void *opaque),
                                    void *opaque, char *errstr, size_t errsize);
 

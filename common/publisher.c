@@ -171,13 +171,7 @@ publisher *publisher_new(const of_config *cfg, const char *program, publisher_ac
     snprintf(p->source, srclen, "/orderfleet/%s/%s-%ld", program, host, (long)getpid());
 
     /* The program's name is the default client.id, under the user's. */
-    const char *defaults[sizeof(producer_defaults) / sizeof(producer_defaults[0]) + 2];
-    size_t n = 0;
-    defaults[n++] = "client.id";
-    defaults[n++] = program;
-    for (size_t i = 0; producer_defaults[i]; i++) defaults[n++] = producer_defaults[i];
-    defaults[n] = NULL;
-    conf = kafka_conf_new(cfg, defaults, producer_enforced, errstr, errsize);
+    conf = kafka_conf_new_as(cfg, program, producer_defaults, producer_enforced, errstr, errsize);
     if (!conf) goto err;
     p->finish_timeout_ms = conf_message_timeout(conf) + FINISH_SLACK_MS;
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);

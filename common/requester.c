@@ -233,14 +233,8 @@ requester_t *requester_new(const of_config *cfg, const char *program, int reply_
     if (!r->pub) goto err;
     publisher_on_failure(r->pub, on_not_acknowledged);
 
-    const char *defaults[sizeof(consumer_defaults) / sizeof(consumer_defaults[0]) + 2];
-    size_t n = 0;
-    defaults[n++] = "client.id";
-    defaults[n++] = program;
-    for (size_t i = 0; consumer_defaults[i]; i++) defaults[n++] = consumer_defaults[i];
-    defaults[n] = NULL;
-    r->consumer = kafka_consumer_by_hand(cfg, "requester", defaults, tune_consumer, r, errstr,
-                                         errsize);
+    r->consumer = kafka_consumer_by_hand(cfg, "requester", program, consumer_defaults,
+                                         tune_consumer, r, errstr, errsize);
     if (!r->consumer) goto err;
 
     /* Replies, errors and statistics come on the consumer queue, delivery

@@ -62,7 +62,8 @@ history_t *history_new(const of_config *cfg, char *errstr, size_t errsize) {
         goto err;
     }
     h->consumer =
-        kafka_consumer_by_hand(cfg, "history", consumer_defaults, NULL, NULL, errstr, errsize);
+        kafka_consumer_by_hand(cfg, "history", NULL, consumer_defaults, NULL, NULL, errstr,
+                               errsize);
     if (!h->consumer ||
         wakeup_watch(&h->wake, rd_kafka_queue_get_consumer(h->consumer), errstr, errsize) !=
             WAKEUP_OK)

@@ -35,6 +35,9 @@
  * the answers get to reach their clients. */
 #define SHUTDOWN_FLUSH_MS 5000
 #define SHUTDOWN_DRAIN_MS 5000
+/* Shutdown: how long requests on open connections are still answered (with
+ * 503 stopping) after the stop began. */
+#define SHUTDOWN_LINGER_MS 500
 
 static volatile sig_atomic_t run = 1;
 
@@ -137,15 +140,20 @@ static void shut_down(api_t *api, requester_t *req, history_t *hist) {
     api_quiesce(api);
     /* Acknowledged orders are answered at once; the others as Kafka
      * acknowledges them, while the loop keeps sending answers out. */
+    int64_t linger_until = time_mono_ms() + SHUTDOWN_LINGER_MS;
     requester_shutdown_begin(req);
     int64_t flush_until = time_mono_ms() + SHUTDOWN_FLUSH_MS;
     while (!requester_shutdown_done(req) && time_mono_ms() < flush_until)
         turn(api, req, hist, 50);
     requester_shutdown_end(req);
-    /* Until every request begun has been answered and sent; idle
-     * keep-alive connections are closed by the daemon's stop. */
+    /* Until every request begun has been answered and sent, and for at
+     * least SHUTDOWN_LINGER_MS after the stop began, so a request already on
+     * its way over an open connection gets its 503 rather than a closed
+     * socket; idle keep-alive connections are then closed by the daemon's
+     * stop. */
     int64_t until = time_mono_ms() + SHUTDOWN_DRAIN_MS;
-    while (api_active(api) > 0 && time_mono_ms() < until) turn(api, req, hist, 50);
+    while ((api_active(api) > 0 || time_mono_ms() < linger_until) && time_mono_ms() < until)
+        turn(api, req, hist, 50);
     if (api_active(api) > 0)
         log_warn("requests still unanswered at exit", "count=%u", api_active(api));
 }

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -52,19 +53,22 @@ static void line_puts(line_t *l, const char *s) {
     while (*s) line_putc(l, *s++);
 }
 
-/* Appends s as a logfmt value: bare when it is a plain token, otherwise in
- * double quotes with '"', '\\' and control characters escaped. */
-static void line_put_value(line_t *l, const char *s) {
+/* Appends the first n bytes of s (fewer at a NUL) as a logfmt value: bare
+ * when it is a plain token, otherwise in double quotes with '"', '\\' and
+ * control characters escaped. */
+static void line_put_value_n(line_t *l, const char *s, size_t n) {
     if (!s) s = "(null)";
-    int bare = *s != '\0';
-    for (const unsigned char *p = (const unsigned char *)s; *p && bare; p++)
+    const unsigned char *end = (const unsigned char *)s + strnlen(s, n);
+    int bare = end != (const unsigned char *)s;
+    for (const unsigned char *p = (const unsigned char *)s; p < end && bare; p++)
         if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || *p == 0x7f) bare = 0;
     if (bare) {
-        line_puts(l, s);
+        for (const unsigned char *p = (const unsigned char *)s; p < end; p++)
+            line_putc(l, (char)*p);
         return;
     }
     line_putc(l, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)s; p < end; p++) {
         switch (*p) {
         case '"': line_puts(l, "\\\""); break;
         case '\\': line_puts(l, "\\\\"); break;
@@ -84,14 +88,29 @@ static void line_put_value(line_t *l, const char *s) {
     line_putc(l, '"');
 }
 
-/* Renders one printf conversion, spec[0..n) ("%-5lld" and the like), taking
- * its argument from ap. %s goes through line_put_value(); every other
+static void line_put_value(line_t *l, const char *s) { line_put_value_n(l, s, SIZE_MAX); }
+
+/* Renders one printf conversion, spec[0..n) ("%-5lld", "%.*s" and the like),
+ * taking its arguments from ap. A '*' width or precision takes an int first,
+ * as in printf. %s goes through line_put_value_n(), bounded by a precision
+ * (so "%.*s" prints a buffer that is not NUL-terminated); every other
  * conversion is formatted by vsnprintf's own rules for its length modifier. */
 static void line_put_conversion(line_t *l, const char *spec, size_t n, va_list *ap) {
-    char fmt[32], tmp[128];
-    if (n >= sizeof(fmt)) n = sizeof(fmt) - 1;
-    memcpy(fmt, spec, n);
-    fmt[n] = '\0';
+    char fmt[48], tmp[128];
+    size_t k = 0;
+    long precision = -1;
+    for (size_t i = 0; i < n && k + 12 < sizeof(fmt); i++) { /* each '*' becomes its value */
+        if (spec[i] != '*') {
+            fmt[k++] = spec[i];
+            continue;
+        }
+        int v = va_arg(*ap, int);
+        k += (size_t)snprintf(fmt + k, sizeof(fmt) - k, "%d", v);
+    }
+    fmt[k] = '\0';
+    n = k;
+    const char *dot = strchr(fmt, '.');
+    if (dot) precision = strtol(dot + 1, NULL, 10);
     char conv = fmt[n - 1];
     const char *mods = fmt + 1;
     while (*mods && strchr("-+ #0123456789.*", *mods)) mods++;
@@ -99,7 +118,9 @@ static void line_put_conversion(line_t *l, const char *spec, size_t n, va_list *
     int is_z = *mods == 'z' || *mods == 't', is_j = *mods == 'j';
 
     switch (conv) {
-    case 's': line_put_value(l, va_arg(*ap, const char *)); return;
+    case 's':
+        line_put_value_n(l, va_arg(*ap, const char *), precision < 0 ? SIZE_MAX : (size_t)precision);
+        return;
     case 'c': snprintf(tmp, sizeof(tmp), fmt, va_arg(*ap, int)); break;
     case 'p': snprintf(tmp, sizeof(tmp), fmt, va_arg(*ap, void *)); break;
     case 'e': case 'E': case 'f': case 'F': case 'g': case 'G': case 'a': case 'A':

@@ -56,6 +56,19 @@ static void test_fields_and_quoting(void **state) {
     free(out);
 }
 
+/* '*' widths and precisions take their int argument first, as in printf, and
+ * "%.*s" prints a buffer that is not NUL-terminated (a Kafka key). */
+static void test_star_width_and_precision(void **state) {
+    capture_start(state);
+    logfmt_init("order-test", LOG_LEVEL_INFO);
+    const char key[] = {'k', 'e', 'y', '-', '1', 'X', 'X'}; /* no NUL */
+    log_info("stars", "key=%.*s n=%*d pi=%.*f quoted=%.*s after=%s", 5, key, 4, 7, 2, 3.14159,
+             3, "a b c", "end");
+    char *out = capture_end();
+    assert_non_null(strstr(out, " msg=stars key=key-1 n=   7 pi=3.14 quoted=\"a b\" after=end\n"));
+    free(out);
+}
+
 static void test_levels_filter(void **state) {
     capture_start(state);
     logfmt_init("order-test", LOG_LEVEL_WARN);
@@ -87,6 +100,7 @@ static void test_long_lines_are_truncated_whole(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fields_and_quoting),
+        cmocka_unit_test(test_star_width_and_precision),
         cmocka_unit_test(test_levels_filter),
         cmocka_unit_test(test_long_lines_are_truncated_whole),
     };

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/ids.h"
+#include "common/siphash.h"
 
 typedef struct entry {
     struct entry *older, *newer; /* insertion order; NULL at either end */
@@ -25,59 +25,6 @@ struct recent {
     uint64_t evicted;
     uint64_t seed[2];   /* SipHash key, random per instance */
 };
-
-/* ---- SipHash-1-3 (Aumasson & Bernstein; 1 compression round, 3
- * finalisation rounds, as Redis and Rust's HashMap use for tables) ---- */
-
-#define ROTL64(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
-
-#define SIPROUND(v0, v1, v2, v3) \
-    do {                         \
-        v0 += v1;                \
-        v1 = ROTL64(v1, 13);     \
-        v1 ^= v0;                \
-        v0 = ROTL64(v0, 32);     \
-        v2 += v3;                \
-        v3 = ROTL64(v3, 16);     \
-        v3 ^= v2;                \
-        v0 += v3;                \
-        v3 = ROTL64(v3, 21);     \
-        v3 ^= v0;                \
-        v2 += v1;                \
-        v1 = ROTL64(v1, 17);     \
-        v1 ^= v2;                \
-        v2 = ROTL64(v2, 32);     \
-    } while (0)
-
-/* Little-endian load of n <= 8 bytes, so the hash is the same on every host. */
-static uint64_t load_le(const unsigned char *p, size_t n) {
-    uint64_t x = 0;
-    for (size_t i = 0; i < n; i++) x |= (uint64_t)p[i] << (8 * i);
-    return x;
-}
-
-/* A keyed 64-bit hash: without the key, nobody can predict which inputs
- * collide, so probe runs stay short whatever the keys. O(len). */
-static uint64_t siphash13(const uint64_t k[2], const unsigned char *in, size_t len) {
-    uint64_t v0 = k[0] ^ 0x736f6d6570736575ULL, v1 = k[1] ^ 0x646f72616e646f6dULL;
-    uint64_t v2 = k[0] ^ 0x6c7967656e657261ULL, v3 = k[1] ^ 0x7465646279746573ULL;
-    size_t whole = len - len % 8;
-    for (size_t i = 0; i < whole; i += 8) {
-        uint64_t m = load_le(in + i, 8);
-        v3 ^= m;
-        SIPROUND(v0, v1, v2, v3);
-        v0 ^= m;
-    }
-    uint64_t b = (uint64_t)len << 56 | load_le(in + whole, len % 8);
-    v3 ^= b;
-    SIPROUND(v0, v1, v2, v3);
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIPROUND(v0, v1, v2, v3);
-    SIPROUND(v0, v1, v2, v3);
-    SIPROUND(v0, v1, v2, v3);
-    return v0 ^ v1 ^ v2 ^ v3;
-}
 
 static uint64_t key_hash(const recent_t *r, const void *key, size_t klen) {
     return siphash13(r->seed, key, klen);
@@ -162,7 +109,7 @@ recent_t *recent_new(size_t capacity, size_t max_bytes) {
     /* calloc: all-bits-zero is NULL on POSIX, and a large table's pages stay
      * untouched until used */
     if (!(r->slots = calloc(size, sizeof(*r->slots)))) goto err;
-    id_random_bytes(r->seed, sizeof(r->seed));
+    siphash_key_random(r->seed);
     return r;
 err:
     recent_free(r);

@@ -56,6 +56,10 @@ static const char *const producer_defaults[] = {
     "linger.ms", "5",
     "message.timeout.ms", "30000",
     "partitioner", "murmur2_random", /* the Java client's partition for the same key */
+    /* One request in flight per broker: with more, librdkafka 2.0 to 2.8 can
+     * report a record delivered that never was (see IDEMPOTENT_IN_FLIGHT in
+     * common/kafka.h). */
+    "max.in.flight.requests.per.connection", IDEMPOTENT_IN_FLIGHT,
     NULL,
 };
 

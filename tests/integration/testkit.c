@@ -175,7 +175,8 @@ static rd_kafka_t *tk_client(rd_kafka_type_t type, const char *bootstraps,
 
 rd_kafka_t *tk_producer(const char *bootstraps) {
     static const char *const props[] = {"enable.idempotence", "true", "partitioner",
-                                        "murmur2_random", NULL};
+                                        "murmur2_random", "max.in.flight.requests.per.connection",
+                                        IDEMPOTENT_IN_FLIGHT, NULL};
     return tk_client(RD_KAFKA_PRODUCER, bootstraps, props, tk_dr);
 }
 

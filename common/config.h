@@ -47,7 +47,9 @@ typedef struct of_config {
     /* worker */
     char *worker_group;
     char *worker_id;        /* default: <hostname>-<pid> */
-    int worker_concurrency; /* orders in flight per worker */
+    int worker_concurrency; /* handler threads: orders in the handler at once */
+    int worker_max_buffered; /* orders consumed and not done; 0: auto */
+    int worker_max_buffered_bytes;
     char *worker_guarantee; /* "at_least_once" | "exactly_once" */
     int worker_drain_timeout_ms;
     int worker_commit_interval_ms;

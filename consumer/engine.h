@@ -25,12 +25,14 @@ typedef struct engine engine;
 /* What the engine has done so far. */
 typedef struct engine_stats {
     uint64_t consumed;
+    uint64_t skipped; /* done by an earlier owner (commit metadata): not redone */
     uint64_t fulfilled, rejected, failed; /* outcomes published, by status */
     uint64_t dead_lettered;
     uint64_t retries;
     uint64_t replies, replies_late, reply_errors; /* request/reply (DESIGN §4) */
     uint64_t publish_errors;
     uint64_t rebalances;
+    uint64_t commits, aborts; /* exactly-once: transactions committed and aborted */
 } engine_stats;
 
 /* The partition assignor a worker uses unless configured otherwise:

@@ -44,4 +44,61 @@ int64_t offtrack_committable(const offtrack *t);
 /* How many tracked records are not done yet. O(1). */
 size_t offtrack_pending(const offtrack *t);
 
+/* How many offsets the tracker spans: from the first not done to the last
+ * added (0 when all are done). Done records behind a slow one stay in the
+ * tracker until it is done, so this, not the number of records in flight,
+ * is what its memory and the commit metadata grow with. O(1). */
+int64_t offtrack_span(const offtrack *t);
+
+/* ---- commit metadata: work done beyond the committed offset ------------
+ *
+ * The committed offset is the first record not yet done, but records after
+ * it may be done already (out-of-order completion). So that a worker that
+ * takes the partition over (a restart, a rebalance) skips them instead of
+ * doing them again, the commit carries them in its metadata string:
+ *
+ *     "ofdone1:" base64url(bitmap), without padding
+ *
+ * where bit i (least significant bit first, byte by byte) says whether
+ * offset committed + 1 + i is done (the committed offset itself never is).
+ * Trailing zero bytes are left out; with nothing done beyond the committed
+ * offset the metadata is "" (which also reads back as nothing done).
+ *
+ * The metadata is bounded: Kafka refuses commits whose metadata exceeds
+ * offset.metadata.max.bytes (4096 by default). When the done offsets do not
+ * fit in max_len, only the first ones that fit are recorded: the others are
+ * done again by the next owner (a duplicate, never a loss). */
+#define OFFDONE_PREFIX "ofdone1:"
+#define OFFDONE_MAX_LEN 4000 /* bytes of metadata the engine writes at most */
+
+/* Writes t's done offsets beyond offtrack_committable(t) as commit metadata
+ * into buf (size bytes, NUL-terminated, at most max_len characters before
+ * the NUL; size must exceed max_len). Returns the number of done offsets
+ * recorded (0: buf is ""), and sets *truncated when some did not fit. */
+size_t offtrack_encode_done(const offtrack *t, char *buf, size_t size, size_t max_len,
+                            int *truncated);
+
+/* The done offsets read back from a commit: which records at or after the
+ * committed offset a new owner may skip. */
+typedef struct offdone {
+    int64_t base;          /* the committed offset the metadata belongs to */
+    unsigned char *bits;   /* owned; bit i: offset base + 1 + i is done */
+    size_t nbits;
+} offdone;
+
+/* Reads metadata written by offtrack_encode_done() for a commit at offset
+ * committed. Anything else (NULL, "", another program's metadata, a
+ * corrupt string) reads as nothing done: skipping is an optimisation, never
+ * needed for correctness. Returns OFFTRACK_OK, or OFFTRACK_NOMEM. Release
+ * with offdone_free(). */
+int offdone_decode(offdone *d, const char *metadata, int64_t committed);
+
+/* Non-zero when offset is recorded as done. O(1). */
+int offdone_contains(const offdone *d, int64_t offset);
+
+/* How many offsets are recorded as done. */
+size_t offdone_count(const offdone *d);
+
+void offdone_free(offdone *d);
+
 #endif

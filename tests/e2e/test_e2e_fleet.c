@@ -62,11 +62,11 @@ static void test_three_workers_one_outcome_per_order(void **state) {
         snprintf(name, sizeof(name), "e2e-fleet-w%d", i + 1);
         w[i] = start_worker(b, &t, name, logs[i], sizeof(logs[i]));
     }
-    /* cooperative-sticky settles at four partitions each */
+    /* the group settles at four orders and four retry partitions each */
     for (int i = 0; i < 3; i++)
-        if (tk_wait_log(logs[i], "assigned=4\n", 60000) != 0) {
+        if (tk_wait_log(logs[i], "assigned=8\n", 60000) != 0) {
             for (int k = 0; k < 3; k++) tk_dump_log(logs[k]);
-            fail_msg("the group did not settle at 4 partitions per worker");
+            fail_msg("the group did not settle at 8 partitions per worker");
         }
 
     char count[16];

@@ -166,7 +166,8 @@ static void fx_worker(fixture *fx, const char *const *extra) {
     args[n] = NULL;
     tk_log_path("requester-worker", fx->worker_log, sizeof(fx->worker_log));
     fx->worker = tk_fx_spawn(&fx->tk, "order-worker", args, NULL, fx->worker_log, NULL);
-    if (tk_wait_log(fx->worker_log, "msg=\"partitions assigned\" count=12", 60000) != 0) {
+    if (tk_wait_log(fx->worker_log, "msg=\"partitions assigned\" topic=orders count=12", 60000) !=
+        0) {
         tk_dump_log(fx->worker_log);
         fail_msg("the worker was not assigned the orders partitions");
     }

@@ -129,7 +129,7 @@ static void test_defaults(void **state) {
     assert_int_equal(c->worker_concurrency, 64);
     assert_string_equal(c->worker_guarantee, "at_least_once");
     assert_int_equal(c->worker_drain_timeout_ms, 30000);
-    assert_int_equal(c->worker_commit_interval_ms, 1000);
+    assert_int_equal(c->worker_commit_interval_ms, 100);
     assert_int_equal(c->handler_latency_ms, 0);
     assert_true(c->handler_failure_rate == 0.0);
     assert_int_equal(c->retry_max_attempts, 3);
@@ -303,7 +303,7 @@ static void test_missing_file(void **state) {
 
 static void test_type_error(void **state) {
     expect_file_error(*state, "worker = {\n  concurrency = \"abc\";\n};\n",
-                      "2: worker.concurrency: expected an integer from 1 to 65536, got \"abc\"");
+                      "2: worker.concurrency: expected an integer from 1 to 4096, got \"abc\"");
 }
 
 static void test_type_error_string(void **state) {
@@ -322,12 +322,12 @@ static void test_group_expected(void **state) {
 
 static void test_range_error(void **state) {
     expect_file_error(*state, "worker = { concurrency = 0; };\n",
-                      "1: worker.concurrency: expected an integer from 1 to 65536, got 0");
+                      "1: worker.concurrency: expected an integer from 1 to 4096, got 0");
 }
 
 static void test_range_error_int64(void **state) {
     expect_file_error(*state, "worker = { concurrency = 10000000000L; };\n",
-                      "1: worker.concurrency: expected an integer from 1 to 65536, "
+                      "1: worker.concurrency: expected an integer from 1 to 4096, "
                       "got 10000000000");
 }
 
@@ -347,7 +347,7 @@ static void test_env_errors(void **state) {
     setenv("ORDERFLEET_WORKER_CONCURRENCY", "12x", 1);
     assert_int_equal(load(fx, NULL, NULL, 0), CONFIG_ERR);
     assert_string_equal(fx->err, "environment ORDERFLEET_WORKER_CONCURRENCY: worker.concurrency: "
-                                 "expected an integer from 1 to 65536, got \"12x\"");
+                                 "expected an integer from 1 to 4096, got \"12x\"");
     unsetenv("ORDERFLEET_WORKER_CONCURRENCY");
 
     setenv("ORDERFLEET_LOG_LEVEL", "verbose", 1);
@@ -367,7 +367,7 @@ static void test_override_errors(void **state) {
     config_override bad_int = {"worker.concurrency", "x", "flag --concurrency"};
     assert_int_equal(load(fx, NULL, &bad_int, 1), CONFIG_ERR);
     assert_string_equal(fx->err, "flag --concurrency: worker.concurrency: expected an integer "
-                                 "from 1 to 65536, got \"x\"");
+                                 "from 1 to 4096, got \"x\"");
 
     const char *not_ints[] = {"", " 5", "5 ", "0x10", "99999999999999999999", "65537"};
     for (size_t i = 0; i < sizeof(not_ints) / sizeof(not_ints[0]); i++) {
@@ -517,7 +517,7 @@ static void test_fleet_documents_every_setting(void **state) {
         snprintf(key, sizeof(key), "\n    %s = ", strchr(setting, '.') + 1);
         if (!strstr(fleet, key)) fail_msg("fleet.cfg does not set %s", setting);
     }
-    assert_int_equal(rows, 29);
+    assert_int_equal(rows, 31);
     assert_non_null(strstr(fleet, "# security_protocol"));
     assert_non_null(strstr(fleet, "# sasl_mechanisms"));
     free(table);
@@ -540,7 +540,7 @@ static void test_print_settings(void **state) {
     snprintf(line, sizeof(line), "%.*s", (int)(eol - row), row);
     assert_non_null(strstr(line, "ORDERFLEET_WORKER_CONCURRENCY"));
     assert_non_null(strstr(line, " 64 "));
-    assert_non_null(strstr(line, "[1..65536]"));
+    assert_non_null(strstr(line, "[1..4096]"));
     assert_non_null(strstr(table, "ORDERFLEET_KAFKA_<PROPERTY>"));
     /* aligned: the environment column starts at the same offset on every row */
     const char *header_env = strstr(table, "ENVIRONMENT");

@@ -78,7 +78,7 @@ static const setting settings[] = {
         "orders in the handler at once (threads); one key's orders one at a time"),
     INT("worker.max_buffered", worker_max_buffered, 0, 0, 1000000,
         "orders consumed and not yet done; beyond it partitions are paused; "
-        "0: 4 x worker.concurrency, at least 1000"),
+        "0: 4 x worker.concurrency, at least 10000"),
     INT("worker.max_buffered_bytes", worker_max_buffered_bytes, 16777216, 65536, 1073741824,
         "bytes of orders consumed and not yet done; beyond it partitions are paused"),
     ENUM("worker.guarantee", worker_guarantee, "at_least_once", guarantee_choices,

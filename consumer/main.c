@@ -56,7 +56,7 @@ static void usage(FILE *f) {
             "                           are handled one at a time, in offset order\n"
             "      --max-buffered N     orders consumed and not yet done before the worker\n"
             "                           pauses its partitions (worker.max_buffered, default\n"
-            "                           4 x concurrency, at least 1000)\n"
+            "                           4 x concurrency, at least 10000)\n"
             "      --latency-ms N       simulated processing time per order\n"
             "                           (handler.latency_ms, default 0)\n"
             "      --failure-rate F     share of attempts failing transiently, 0..1\n"

@@ -142,57 +142,98 @@ static ptrdiff_t b64url_decode(const char *s, size_t len, unsigned char *out) {
     return (ptrdiff_t)n;
 }
 
-/* Bit index of tracked entry i (i >= 1) in the metadata bitmap: its distance
- * past the entry at the head, which is the committable offset. */
-#define BIT(t, i) ((uint64_t)((t)->offsets[AT(t, i)] - (t)->offsets[(t)->head] - 1))
 
-/* Walks the tracked entries after the head twice, without allocating: once
- * to find how many bytes of bitmap fit in max_len and which done offsets
- * they hold, once to write those bytes out three at a time as base64. Cost
- * O(count + max_len). The entry at the head is the committable offset and
- * never done; gaps between tracked offsets are not records and read as 0. */
-size_t offtrack_encode_done(const offtrack *t, char *buf, size_t size, size_t max_len,
-                            int *truncated) {
+/* A metadata bitmap being filled: bit i is offset base + 1 + i. Offsets
+ * are marked in ascending order; the first that does not fit sets over. */
+typedef struct bitmap {
+    unsigned char *bytes;
+    uint64_t limit; /* bits that fit */
+    int64_t base;
+    size_t recorded;
+    uint64_t last; /* highest bit set */
+    int over;
+} bitmap;
+
+static void bitmap_mark(bitmap *bm, int64_t offset) {
+    uint64_t bit = (uint64_t)(offset - bm->base - 1);
+    if (bit >= bm->limit) {
+        bm->over = 1;
+        return;
+    }
+    bm->bytes[bit / 8] |= (unsigned char)(1u << (bit % 8));
+    bm->recorded++;
+    bm->last = bit;
+}
+
+/* The worker of a partition knows two things about what is done: the
+ * records it consumed (the tracker), and what the partition's previous owner
+ * committed as done beyond its offset (known), for the records this worker
+ * has not consumed yet. The commit must carry both, or a third owner would
+ * redo what the previous one did (a duplicate, which exactly-once forbids).
+ *
+ * The offset: the tracker's first record not done; when every record
+ * consumed is done, the first offset not yet consumed that known does not
+ * say is done. The bitmap: for each offset after it, done by the tracker
+ * below t->next (a gap between tracked offsets is not a record: 0), done by
+ * known from t->next on. Built in a buffer on the stack (at most
+ * OFFDONE_MAX_LEN * 3 / 4 bytes), then written as base64. Cost O(span). */
+size_t offtrack_commit_point(const offtrack *t, const offdone *known, int64_t *offset,
+                             char *buf, size_t size, size_t max_len, int *truncated) {
     if (truncated) *truncated = 0;
+    *offset = -1;
     if (size == 0) return 0;
     buf[0] = '\0';
     if (max_len > size - 1) max_len = size - 1; /* misuse: never write past buf */
-    if (t->count - t->undone == 0) return 0;    /* nothing done beyond the head */
+    int64_t c = offtrack_committable(t);
+    if (c < 0) return 0; /* nothing consumed: nothing to say */
+    if (t->count == 0)
+        while (known && offdone_contains(known, c)) c++;
+    *offset = c;
 
     size_t room = max_len > OFFDONE_PREFIX_LEN ? max_len - OFFDONE_PREFIX_LEN : 0;
-    uint64_t limit = (uint64_t)b64url_fit(room) * 8; /* bits that fit */
-    size_t recorded = 0;
-    uint64_t last = 0; /* highest bit set */
-    for (size_t i = 1; i < t->count; i++) {
-        if (!t->done[AT(t, i)]) continue;
-        uint64_t bit = BIT(t, i);
-        if (bit >= limit) {
-            if (truncated) *truncated = 1;
-            break; /* offsets ascend: none after this fits either */
-        }
-        recorded++;
-        last = bit;
+    unsigned char bytes[OFFDONE_MAX_LEN / 4 * 3 + 2];
+    size_t cap = b64url_fit(room);
+    if (cap > sizeof(bytes)) cap = sizeof(bytes);
+    memset(bytes, 0, cap);
+
+    bitmap bm = {bytes, (uint64_t)cap * 8, c, 0, 0, 0};
+    /* done offsets the tracker holds after its head */
+    for (size_t i = 1; i < t->count && !bm.over; i++)
+        if (t->done[AT(t, i)]) bitmap_mark(&bm, t->offsets[AT(t, i)]);
+    /* done offsets known from the previous owner, not consumed yet */
+    if (known && known->nbits > 0) {
+        int64_t from = t->next > c + 1 ? t->next : c + 1;
+        int64_t end = known->base + 1 + (int64_t)known->nbits;
+        for (int64_t o = from; o < end && !bm.over; o++)
+            if (offdone_contains(known, o)) bitmap_mark(&bm, o);
     }
+    size_t recorded = bm.recorded;
+    uint64_t last = bm.last;
+    if (bm.over && truncated) *truncated = 1;
     if (recorded == 0) return 0;
 
     size_t nbytes = (size_t)(last / 8) + 1;
     memcpy(buf, OFFDONE_PREFIX, OFFDONE_PREFIX_LEN);
     char *out = buf + OFFDONE_PREFIX_LEN;
-    unsigned char group[3];
-    size_t ngroup = 0, i = 1;
-    for (size_t k = 0; k < nbytes; k++) {
-        unsigned char byte = 0;
-        for (; i < t->count && BIT(t, i) < (uint64_t)(k + 1) * 8; i++)
-            if (t->done[AT(t, i)]) byte |= (unsigned char)(1u << (BIT(t, i) - (uint64_t)k * 8));
-        group[ngroup++] = byte;
-        if (ngroup == 3 || k + 1 == nbytes) {
-            b64url_put(group, ngroup, out);
-            out += ngroup + 1;
-            ngroup = 0;
-        }
+    for (size_t k = 0; k < nbytes; k += 3) {
+        size_t n = nbytes - k < 3 ? nbytes - k : 3;
+        b64url_put(bytes + k, n, out);
+        out += n + 1;
     }
     *out = '\0';
     return recorded;
+}
+
+size_t offtrack_encode_done(const offtrack *t, char *buf, size_t size, size_t max_len,
+                            int *truncated) {
+    int64_t offset;
+    return offtrack_commit_point(t, NULL, &offset, buf, size, max_len, truncated);
+}
+
+/* The most offsets past the committed one that OFFDONE_MAX_LEN characters
+ * of metadata can record. */
+int64_t offdone_capacity(void) {
+    return (int64_t)b64url_fit(OFFDONE_MAX_LEN - OFFDONE_PREFIX_LEN) * 8;
 }
 
 /* Leaves d reading as nothing done at base committed. */

@@ -79,7 +79,8 @@ size_t offtrack_encode_done(const offtrack *t, char *buf, size_t size, size_t ma
                             int *truncated);
 
 /* The done offsets read back from a commit: which records at or after the
- * committed offset a new owner may skip. */
+ * committed offset a new owner may skip. A zeroed offdone reads as nothing
+ * done. */
 typedef struct offdone {
     int64_t base;          /* the committed offset the metadata belongs to */
     unsigned char *bits;   /* owned; bit i: offset base + 1 + i is done */
@@ -100,5 +101,19 @@ int offdone_contains(const offdone *d, int64_t offset);
 size_t offdone_count(const offdone *d);
 
 void offdone_free(offdone *d);
+
+/* What a partition's commit says, given its tracker t and known, the done
+ * offsets its previous owner committed (NULL: none): *offset, the first
+ * offset not done (-1, and nothing written, when nothing was consumed), and
+ * into buf the metadata of the done ones after it, from the tracker for
+ * offsets consumed and from known for the others. Whatever was done stays
+ * recorded from owner to owner, as long as it fits. Same buffer rules and
+ * return value as offtrack_encode_done(), which is this with known NULL. */
+size_t offtrack_commit_point(const offtrack *t, const offdone *known, int64_t *offset,
+                             char *buf, size_t size, size_t max_len, int *truncated);
+
+/* The most offsets past a committed offset that OFFDONE_MAX_LEN characters
+ * of metadata can record as done. */
+int64_t offdone_capacity(void);
 
 #endif

@@ -7,6 +7,8 @@
 #   deploy/kafka-local.sh status [--dir DIR]              what runs, and where
 #   deploy/kafka-local.sh kill --node I [--dir DIR]       SIGKILL one node (chaos tests)
 #   deploy/kafka-local.sh restart --node I [--dir DIR]    start a killed node again, same data
+#   deploy/kafka-local.sh topics [--dir DIR]              create the topics named by ORDERFLEET_TOPICS_*
+#                                                         on a running instance (a second set, say)
 #   deploy/kafka-local.sh fetch                           only download Kafka (cached)
 #
 # Kafka comes from Maven Central (deploy/kafka/pom.xml pins the version): the
@@ -32,7 +34,7 @@ nodes=1
 node=
 
 die() { echo "kafka-local: $*" >&2; exit 1; }
-usage() { sed -n '2,24s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,26s/^# \{0,1\}//p' "$0"; }
 
 cmd=${1:-}
 [ -n "$cmd" ] || { usage >&2; exit 64; }
@@ -267,6 +269,8 @@ case $cmd in
   stop) do_stop ;;
   status) do_status ;;
   fetch) fetch; echo "$cache" ;;
+  topics) [ -f "$dir/nodes" ] || die "no instance in $dir (start one first)"
+          create_topics ;;
   kill) need_node; p=$(node_pid "$node"); [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
         for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         rm -f "$dir/node-$node/pid" ;;

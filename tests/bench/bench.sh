@@ -21,6 +21,12 @@
 # not absolute numbers, are what to compare between machines. The report is
 # written to OUT_DIR/report.md (default build/bench/).
 #
+# Then the worker engine on topics of its own: (a) long-running tasks, one
+# worker at 50 ms per order for each of CONCURRENCIES (default 1 16 64 256),
+# against the ideal concurrency / 50 ms; (b) the zero-latency pipeline in both
+# guarantees (PIPELINE_ORDERS, default 30000) against Kafka's own
+# ProducerPerformance in the same run.
+#
 # Environment: RATE (default 200/s), DURATION (s, default 10), CONNECTIONS
 # (default 128), WORKERS (default 2).
 set -euo pipefail
@@ -115,6 +121,63 @@ wrk -t 2 -c "$connections" -d "${duration}s" -s "$out/post.lua" "$url" >"$out/wr
 say "raw maximum rate: $((count * 2)) orders as fast as they go (order-producer load --wait)"
 "$bin/order-producer" -b "$b" load --count $((count * 2)) --wait --deadline 60000 \
   >"$out/rawmax.txt" 2>"$out/rawmax.log" || die "order-producer load --wait failed (see $out/rawmax.log)"
+
+# ---- the worker engine ---------------------------------------------------
+# Each run gets fresh topics (kafka-local.sh topics) and one worker of its own;
+# the orders are placed as fast as they go once it is assigned, and
+# throughput is counted from the first order placed to the last outcome.
+say "stopping the gateway and its workers"
+for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+pids=()
+
+# engine_run NAME COUNT [worker flags...]: prints nothing; leaves NAME.json
+# (order-producer outcomes --json) and NAME-worker.log in $out.
+engine_run() {
+  local name=$1 n=$2 t
+  shift 2
+  for t in ORDERS COMPLETED REPLIES RETRY DLQ; do
+    export "ORDERFLEET_TOPICS_$t=bench-$name.$(tr 'A-Z' 'a-z' <<<"$t")"
+  done
+  "$root/deploy/kafka-local.sh" topics --dir "$kdir" >/dev/null
+  "$bin/order-worker" -b "$b" -g "bench-$name" --id "bench-$name" "$@" \
+    >/dev/null 2>"$out/$name-worker.log" &
+  local w=$!
+  pids+=("$w")
+  wait_for_line "$out/$name-worker.log" 60 "partitions assigned\" topic=bench-$name\\.orders " ||
+    die "the $name worker got no partitions (see $out/$name-worker.log)"
+  "$bin/order-producer" -b "$b" load --count "$n" --ids -q >"$out/$name-ids.txt" \
+    2>"$out/$name-load.log" || die "placing the $name orders failed (see $out/$name-load.log)"
+  "$bin/order-producer" -b "$b" outcomes --expect "$out/$name-ids.txt" --timeout 600 --json \
+    >"$out/$name.json" 2>>"$out/$name-load.log" || die "$name: orders without an outcome"
+  kill -TERM "$w"
+  wait "$w" || die "the $name worker did not stop cleanly (see $out/$name-worker.log)"
+  pids=() # it was the only one running
+}
+
+# (a) long-running tasks: 50 ms per order, one worker, about 8 s of work at
+# the ideal rate (concurrency / 50 ms) for each concurrency.
+for c in ${CONCURRENCIES:-1 16 64 256}; do
+  n=$((c * 20 * 8))
+  say "long-running tasks: concurrency $c, 50 ms each, $n orders"
+  engine_run "long-c$c" "$n" --concurrency "$c" --latency-ms 50
+done
+
+# (b) the zero-latency pipeline, both guarantees, next to Kafka's own
+# ProducerPerformance (the broker's ceiling for producing alone) at the size
+# of an order record and the same settings.
+pipeline_n=${PIPELINE_ORDERS:-30000}
+for g in at_least_once exactly_once; do
+  say "zero-latency pipeline, $g: $pipeline_n orders"
+  engine_run "pipeline-$g" "$pipeline_n" --guarantee "$g"
+done
+say "Kafka's ProducerPerformance: $pipeline_n records of 140 bytes, acks=all, idempotent"
+cache=$("$root/deploy/kafka-local.sh" fetch)
+java -cp "$cache/*" org.apache.kafka.tools.ProducerPerformance --topic "bench-pipeline-at_least_once.orders" \
+  --num-records "$pipeline_n" --record-size 140 --throughput -1 \
+  --producer-props bootstrap.servers="$b" acks=all enable.idempotence=true linger.ms=5 \
+  >"$out/producer-performance.txt" 2>"$out/producer-performance.log" ||
+  die "ProducerPerformance failed (see $out/producer-performance.log)"
 
 python3 "$root/tests/bench/report.py" "$out" "$rate" "$duration" "$connections" "$workers" \
   | tee "$out/report.md"

@@ -10,6 +10,8 @@ response time in seconds, status code), wrk.txt (the key/value lines of
 post.lua's done()). Exits non-zero when a measurement is missing or a run had
 errors, so `make bench` fails instead of printing a ratio of nothing."""
 import csv
+import json
+import os
 import re
 import sys
 
@@ -112,8 +114,58 @@ def main():
     print("raw: order-producer load --wait (produce -> worker -> reply -> consume, no HTTP). "
           "gateway: POST /v1/orders, 201 with the outcome (hey at the fixed rate, wrk for "
           "the maximum, keep-alive connections).")
+    engine(out)
     if raw["errors"] or gw["errors"] or rawmax["errors"] or mx["errors"]:
         sys.exit("report: some requests were not answered in time (see the errors rows)")
+
+
+def outcomes(out, name):
+    """order-producer outcomes --json of one engine run, checked for loss."""
+    with open(f"{out}/{name}.json") as f:
+        o = json.load(f)
+    if o["lost"] or o["throughputPerSecond"] is None:
+        sys.exit(f"report: {name}: {o['lost']} orders without an outcome")
+    return o
+
+
+def engine(out):
+    """The worker engine: long-running tasks against the ideal, and the
+    zero-latency pipeline against Kafka's ProducerPerformance."""
+    runs = sorted((int(m.group(2)), m.group(1)) for m in
+                  (re.fullmatch(r"(long-c(\d+))\.json", f.name) for f in os.scandir(out))
+                  if m)
+    print()
+    print("## The worker engine")
+    print()
+    print("(a) Long-running tasks: one worker, 50 ms handler latency, 12 partitions.")
+    print()
+    print("| concurrency | orders | orders/s | ideal (concurrency / 50 ms) | of the ideal |")
+    print("|---:|---:|---:|---:|---:|")
+    for c, name in runs:
+        o = outcomes(out, name)
+        ideal = c / 0.05
+        print(f"| {c} | {o['ordersPlaced']} | {o['throughputPerSecond']:.0f} | {ideal:.0f} | "
+              f"{o['throughputPerSecond'] / ideal:.0%} |")
+    pp = None
+    with open(f"{out}/producer-performance.txt") as f:
+        for line in f:
+            m = re.match(r"\s*(\d+) records sent, ([\d.]+) records/sec", line)
+            if m:
+                pp = float(m.group(2))
+    if pp is None:
+        sys.exit("report: no summary line in producer-performance.txt")
+    print()
+    print("(b) Zero-latency pipeline: one worker (64 threads), orders placed as fast as they "
+          "go, first placed to last outcome; Kafka's ProducerPerformance (140-byte records, "
+          "acks=all, idempotent) is the broker's ceiling for producing alone.")
+    print()
+    print("| | orders | orders/s | / ProducerPerformance |")
+    print("|---|---:|---:|---:|")
+    for g in ("at_least_once", "exactly_once"):
+        o = outcomes(out, f"pipeline-{g}")
+        print(f"| pipeline, {g} | {o['ordersPlaced']} | {o['throughputPerSecond']:.0f} | "
+              f"{o['throughputPerSecond'] / pp:.2f} |")
+    print(f"| ProducerPerformance | | {pp:.0f} | 1.00 |")
 
 
 if __name__ == "__main__":

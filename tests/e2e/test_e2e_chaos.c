@@ -20,18 +20,9 @@
 
 #define KAFKA_LOCAL ORDERFLEET_SOURCE_DIR "/deploy/kafka-local.sh"
 
-/* Lines in a file so far (a program's stdout being written). */
-static size_t lines_in(const char *path) {
-    char *text = tk_read_file(path);
-    size_t n = 0;
-    for (char *p = text; p && *p; p++) n += *p == '\n';
-    free(text);
-    return n;
-}
-
 static int wait_lines(const char *path, size_t want, int timeout_ms) {
     int64_t deadline = time_mono_ms() + timeout_ms;
-    while (lines_in(path) < want)
+    while (tk_count_lines(path) < want)
         if (time_mono_ms() > deadline) return -1;
         else time_sleep_ms(20, NULL); /* polling a file */
     return 0;
@@ -176,7 +167,7 @@ static void test_broker_killed_and_restarted(void **state) {
     int rc = tk_wait(producer, 240000);
     if (rc != 0) tk_dump_log(loadlog);
     assert_int_equal(rc, 0); /* every order acknowledged, across the outage */
-    assert_int_equal(lines_in(ids), 4000);
+    assert_int_equal(tk_count_lines(ids), 4000);
     const char *wlogs[] = {w1log, w2log, NULL};
     expect_no_loss(b, NULL, ids, "chaos-outcomes", wlogs);
     assert_int_equal(tk_stop(w1, SIGTERM, 60000), 0);

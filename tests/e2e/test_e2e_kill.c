@@ -31,15 +31,6 @@
 
 #define SLOTS 3
 
-/* Lines in a file so far (the ids the producer has had acknowledged). */
-static size_t lines_in(const char *path) {
-    char *text = tk_read_file(path);
-    size_t n = 0;
-    for (char *p = text; p && *p; p++) n += *p == '\n';
-    free(text);
-    return n;
-}
-
 typedef struct fleet {
     const char *bootstraps;
     const char *env[16];  /* the topics' environment plus the guarantee and retry settings */
@@ -94,8 +85,8 @@ static uint64_t kill_chaos(const char *guarantee, int orders, int rate, int kill
         /* the k-th kill once k/(kills+1) of the orders are placed */
         size_t due = (size_t)orders * (size_t)k / (size_t)(kills + 1);
         int64_t deadline = time_mono_ms() + 120000;
-        while (lines_in(ids) < due && time_mono_ms() < deadline) tk_pause_ms(20);
-        assert_true(lines_in(ids) >= due);
+        while (tk_count_lines(ids) < due && time_mono_ms() < deadline) tk_pause_ms(20);
+        assert_true(tk_count_lines(ids) >= due);
         int slot = (int)rng_below(&r, SLOTS);
         print_message("kill %d of %d: worker %d (SIGKILL) after %zu orders\n", k, kills,
                       slot + 1, due);
@@ -106,7 +97,7 @@ static uint64_t kill_chaos(const char *guarantee, int orders, int rate, int kill
     int rc = tk_wait(producer, 300000);
     if (rc != 0) tk_dump_log(loadlog);
     assert_int_equal(rc, 0);
-    assert_int_equal(lines_in(ids), (size_t)orders);
+    assert_int_equal(tk_count_lines(ids), (size_t)orders);
 
     /* read_committed: only what committed transactions hold (librdkafka's
      * default too, said out loud) */

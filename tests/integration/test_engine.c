@@ -29,23 +29,7 @@
  * record it came from. */
 static void produce_placed(rd_kafka_t *p, const char *topic, const char *order_id,
                            int64_t placed_at_ms) {
-    line_item_t item = ORDERFLEET__V1__LINE_ITEM__INIT;
-    line_item_t *items[1] = {&item};
-    order_placed_t o = ORDERFLEET__V1__ORDER_PLACED__INIT;
-    item.sku = "BURGER-CLASSIC";
-    item.quantity = 1;
-    item.unit_price = 899;
-    o.order_id = (char *)order_id;
-    o.customer_id = "c-engine";
-    o.currency = "EUR";
-    o.items = items;
-    o.n_items = 1;
-    o.placed_at_ms = placed_at_ms;
-    size_t len;
-    void *buf = codec_placed_encode(&o, &len);
-    assert_non_null(buf);
-    tk_produce_raw(p, topic, order_id, buf, len);
-    free(buf);
+    tk_produce_order_at(p, topic, order_id, placed_at_ms, NULL);
 }
 
 /* The i of an id "<prefix>-<i>" with i below n, or -1 when the id is none

@@ -171,7 +171,10 @@ static void test_sigterm_mid_stream_then_restart(void **state) {
     tk_flush(p);
 
     tk_log_path("restart-worker", log, sizeof(log));
-    const char *args[] = {"-b", tk_bootstraps(c), "--latency-ms", "1", NULL};
+    /* one thread at 1 ms an order: about a thousand a second, so SIGTERM
+     * arrives while most are still buffered or unread */
+    const char *args[] = {"-b", tk_bootstraps(c), "--latency-ms", "1", "--concurrency", "1",
+                          NULL};
     pid_t w = tk_spawn("order-worker", args, log, NULL);
     tk_reader *r = tk_reader_new(tk_bootstraps(c), c->cfg.topic_completed);
     tk_tally *t = tk_tally_new();

@@ -201,6 +201,11 @@ void tk_produce_order(rd_kafka_t *p, const char *topic, const char *order_id) {
 
 void tk_produce_order_with(rd_kafka_t *p, const char *topic, const char *order_id,
                            rd_kafka_headers_t *extra) {
+    tk_produce_order_at(p, topic, order_id, time_now_ms(), extra);
+}
+
+void tk_produce_order_at(rd_kafka_t *p, const char *topic, const char *order_id,
+                         int64_t placed_at_ms, rd_kafka_headers_t *extra) {
     line_item_t item = ORDERFLEET__V1__LINE_ITEM__INIT;
     line_item_t *items[1] = {&item};
     order_placed_t o = ORDERFLEET__V1__ORDER_PLACED__INIT;
@@ -212,7 +217,7 @@ void tk_produce_order_with(rd_kafka_t *p, const char *topic, const char *order_i
     o.currency = "EUR";
     o.items = items;
     o.n_items = 1;
-    o.placed_at_ms = time_now_ms();
+    o.placed_at_ms = placed_at_ms;
     size_t len;
     void *buf = codec_placed_encode(&o, &len);
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
@@ -382,6 +387,14 @@ void tk_dump_log(const char *path) {
         free(ring[i % 40]);
         ring[i % 40] = NULL;
     }
+}
+
+size_t tk_count_lines(const char *path) {
+    char *text = tk_read_file(path);
+    size_t n = 0;
+    for (char *c = text; c && *c; c++) n += *c == '\n';
+    free(text);
+    return n;
 }
 
 int tk_run(const char *name, const char *prog, const char *const *args, const char *const *env,

@@ -84,6 +84,11 @@ void tk_produce_order(rd_kafka_t *p, const char *topic, const char *order_id);
 void tk_produce_order_with(rd_kafka_t *p, const char *topic, const char *order_id,
                            rd_kafka_headers_t *extra);
 
+/* The same with a given placed_at_ms (an outcome carries it back, so a test
+ * can tell records of one order id apart). */
+void tk_produce_order_at(rd_kafka_t *p, const char *topic, const char *order_id,
+                         int64_t placed_at_ms, rd_kafka_headers_t *extra);
+
 /* Produces raw bytes with a key (NULL: none). */
 void tk_produce_raw(rd_kafka_t *p, const char *topic, const char *key, const void *value,
                     size_t len);
@@ -157,6 +162,9 @@ const char *tk_which(const char *prog, char *buf, size_t size);
 
 /* A fresh log file path under the build tree for one child's output. */
 const char *tk_log_path(const char *name, char *buf, size_t size);
+
+/* Lines in a file so far (a program's output being written): 0 when absent. */
+size_t tk_count_lines(const char *path);
 
 /* Prints the last lines of a log on test failure (to stderr). */
 void tk_dump_log(const char *path);

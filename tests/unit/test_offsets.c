@@ -514,6 +514,84 @@ static void test_backoff_schedule(void **state) {
     assert_int_equal(backoff_delay_ms(0, 0, 5, 0.7), 0);
 }
 
+
+/* A worker that took a partition over commits what its previous owner left
+ * done beyond its offset, as well as its own work: nothing done is redone by
+ * a third owner. Previous owner: committed 100, done 102..5000 except every
+ * 7th. This worker consumed 100..250, all done. */
+static void test_commit_point_carries_what_was_known(void **state) {
+    (void)state;
+    offtrack first;
+    offtrack_init(&first);
+    for (int64_t o = 100; o <= 5000; o++) assert_int_equal(offtrack_add(&first, o), OFFTRACK_OK);
+    for (int64_t o = 102; o <= 5000; o++)
+        if (o % 7) assert_int_equal(offtrack_done(&first, o), OFFTRACK_OK);
+    char md[OFFDONE_MAX_LEN + 1];
+    int truncated = 1;
+    offtrack_encode_done(&first, md, sizeof(md), OFFDONE_MAX_LEN, &truncated);
+    assert_int_equal(truncated, 0);
+    offdone known;
+    assert_int_equal(offdone_decode(&known, md, 100), OFFTRACK_OK);
+
+    offtrack second;
+    offtrack_init(&second);
+    for (int64_t o = 100; o <= 250; o++) {
+        assert_int_equal(offtrack_add(&second, o), OFFTRACK_OK);
+        assert_int_equal(offtrack_done(&second, o), OFFTRACK_OK);
+    }
+    int64_t offset;
+    size_t n = offtrack_commit_point(&second, &known, &offset, md, sizeof(md), OFFDONE_MAX_LEN,
+                                     &truncated);
+    /* 251 was done by the previous owner; 252 = 7 * 36 was not */
+    assert_int_equal(offset, 252);
+    offdone after;
+    assert_int_equal(offdone_decode(&after, md, offset), OFFTRACK_OK);
+    assert_int_equal(offdone_count(&after), n);
+    for (int64_t o = 253; o <= 5000; o++)
+        assert_int_equal(offdone_contains(&after, o), o % 7 != 0);
+    assert_int_equal(offdone_contains(&after, 5001), 0);
+    offdone_free(&after);
+
+    offdone_free(&known);
+    offtrack_free(&first);
+    offtrack_free(&second);
+}
+
+/* Every consumed record done, and the previous owner had done the next two:
+ * the commit starts after them. */
+static void test_commit_point_moves_past_known_done(void **state) {
+    (void)state;
+    offtrack t;
+    offtrack_init(&t);
+    offtrack_add(&t, 10);
+    offtrack_add(&t, 11);
+    offtrack_done(&t, 11);
+    offtrack_done(&t, 10);
+    /* previous owner: committed 10, done 12, 13 and 15 */
+    offtrack prev;
+    offtrack_init(&prev);
+    for (int64_t o = 10; o <= 15; o++) offtrack_add(&prev, o);
+    offtrack_done(&prev, 12);
+    offtrack_done(&prev, 13);
+    offtrack_done(&prev, 15);
+    char md[64];
+    offtrack_encode_done(&prev, md, sizeof(md), sizeof(md) - 1, NULL);
+    offdone known;
+    offdone_decode(&known, md, 10);
+    int64_t offset;
+    size_t n = offtrack_commit_point(&t, &known, &offset, md, sizeof(md), sizeof(md) - 1, NULL);
+    assert_int_equal(offset, 14); /* 12 and 13 were done, 14 was not */
+    assert_int_equal(n, 1);       /* 15 */
+    offdone after;
+    offdone_decode(&after, md, offset);
+    assert_true(offdone_contains(&after, 15));
+    assert_int_equal(offdone_count(&after), 1);
+    offdone_free(&after);
+    offdone_free(&known);
+    offtrack_free(&prev);
+    offtrack_free(&t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_has_nothing_to_commit),
@@ -530,6 +608,8 @@ int main(void) {
         cmocka_unit_test(test_encode_size_bound),
         cmocka_unit_test(test_decode_malformed),
         cmocka_unit_test(test_contains_outside_range),
+        cmocka_unit_test(test_commit_point_carries_what_was_known),
+        cmocka_unit_test(test_commit_point_moves_past_known_done),
         cmocka_unit_test(test_backoff_schedule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

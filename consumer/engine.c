@@ -980,6 +980,7 @@ static void commit_done(engine *e, int sync, const rd_kafka_topic_partition_list
     rd_kafka_topic_partition_list_t *list = committable(e, sync, only);
     if (list->cnt > 0) {
         rd_kafka_resp_err_t err = rd_kafka_commit(e->consumer, list, !sync);
+        if (!err) e->stats.commits++;
         if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
             log_warn("commit failed", "partitions=%d error=%s", list->cnt, rd_kafka_err2str(err));
         else if (logfmt_enabled(LOG_LEVEL_DEBUG))
@@ -1596,11 +1597,12 @@ static void log_stats(const engine *e, const char *msg) {
              " rejected=%" PRIu64 " failed=%" PRIu64
              " dead_lettered=%" PRIu64 " retries=%" PRIu64 " replies=%" PRIu64
              " replies_late=%" PRIu64 " reply_errors=%" PRIu64 " publish_errors=%" PRIu64
-             " rebalances=%" PRIu64 " in_flight=%zu buffered=%zu",
+             " rebalances=%" PRIu64 " commits=%" PRIu64 " aborts=%" PRIu64
+             " in_flight=%zu buffered=%zu",
              e->stats.consumed, e->stats.skipped, e->stats.fulfilled, e->stats.rejected, e->stats.failed,
              e->stats.dead_lettered, e->stats.retries, e->stats.replies, e->stats.replies_late,
-             e->stats.reply_errors, e->stats.publish_errors, e->stats.rebalances, e->running,
-             e->jobs);
+             e->stats.reply_errors, e->stats.publish_errors, e->stats.rebalances,
+             e->stats.commits, e->stats.aborts, e->running, e->jobs);
 }
 
 int engine_run(engine *e, volatile sig_atomic_t *run) {
@@ -1617,6 +1619,8 @@ int engine_run(engine *e, volatile sig_atomic_t *run) {
              assignor ? assignor : engine_default_assignor(), rd_kafka_version_str());
     while (*run && !e->exit_status) {
         serve(e, LOOP_WAIT_MS, 1);
+        if (e->eos && e->txn_doomed) /* at once: nothing more can join it */
+            txn_abort(e, "a record of the transaction failed");
 
         int64_t now = time_mono_ms();
         if (now - last_commit >= cfg->worker_commit_interval_ms) {

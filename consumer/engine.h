@@ -32,7 +32,8 @@ typedef struct engine_stats {
     uint64_t replies, replies_late, reply_errors; /* request/reply (DESIGN §4) */
     uint64_t publish_errors;
     uint64_t rebalances;
-    uint64_t commits, aborts; /* exactly-once: transactions committed and aborted */
+    uint64_t commits; /* offset commits sent (exactly-once: transactions committed) */
+    uint64_t aborts;  /* exactly-once: transactions aborted */
 } engine_stats;
 
 /* The partition assignor a worker uses unless configured otherwise:

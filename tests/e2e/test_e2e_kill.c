@@ -81,9 +81,12 @@ static void place_round(rd_kafka_t *p, const char *topic, const char *prefix, in
  * With exactly-once no record's outcome may appear twice. */
 static void check_key_order(const char *b, const char *topic, const char *prefix, int per_key,
                             int exactly_once) {
-    assert_true(per_key <= 64);
+    enum { MAX_PER_KEY = 256 };
+    assert_true(per_key <= MAX_PER_KEY);
     tk_reader *r = tk_reader_new(b, topic);
-    uint64_t seen[KEYS] = {0}, all = per_key == 64 ? ~0ULL : (1ULL << per_key) - 1;
+    static unsigned char seen[KEYS][MAX_PER_KEY];
+    memset(seen, 0, sizeof(seen));
+    int count[KEYS] = {0};
     int64_t last[KEYS] = {0}, dups = 0, retried = 0;
     int complete = 0;
     int64_t deadline = time_mono_ms() + 120000;
@@ -102,8 +105,7 @@ static void check_key_order(const char *b, const char *topic, const char *prefix
         int k = atoi(oc->order_id + plen + 1);
         int64_t at = oc->placed_at_ms;
         assert_true(k >= 0 && k < KEYS && at >= 1 && at <= per_key);
-        uint64_t bit = 1ULL << (at - 1);
-        int again = (seen[k] & bit) != 0;
+        int again = seen[k][at - 1];
         if (again && exactly_once)
             fail_msg("key %s: record %lld has two outcomes", oc->order_id, (long long)at);
         if (oc->attempts > 1) {
@@ -115,8 +117,8 @@ static void check_key_order(const char *b, const char *topic, const char *prefix
                      (long long)at, (long long)last[k]);
         }
         dups += again;
-        seen[k] |= bit;
-        if (!again && seen[k] == all) complete++;
+        seen[k][at - 1] = 1;
+        if (!again && ++count[k] == per_key) complete++;
         codec_completed_free(oc);
     }
     tk_reader_destroy(r);

@@ -132,15 +132,10 @@ static int header_i64(const rd_kafka_message_t *m, const char *name, int64_t *va
 static void test_handler_calls_run_concurrently(void **state) {
     (void)state;
     enum { N = 32 };
-    char log[512], id[64];
+    char log[512];
     int count[N] = {0}, distinct = 0;
     tk_cluster *c = tk_cluster_start(1);
-    rd_kafka_t *p = tk_producer(tk_bootstraps(c));
-    for (int i = 0; i < N; i++) {
-        snprintf(id, sizeof(id), "barrier-%02d", i);
-        tk_produce_order(p, c->cfg.topic_orders, id);
-    }
-    tk_flush(p);
+    tk_place_orders(tk_bootstraps(c), c->cfg.topic_orders, "barrier", N);
 
     tk_log_path("engine-barrier", log, sizeof(log));
     const char *const env[] = {"ORDERFLEET_HANDLER_LIBRARY=" BARRIER_SO, NULL};
@@ -179,10 +174,9 @@ static void test_handler_calls_run_concurrently(void **state) {
         codec_completed_free(oc);
     }
     for (int i = 0; i < N; i++)
-        if (count[i] != 1) fail_msg("barrier-%02d: %d outcomes", i, count[i]);
+        if (count[i] != 1) fail_msg("barrier-%04d: %d outcomes", i, count[i]);
 
     tk_reader_destroy(r);
-    rd_kafka_destroy(p);
     tk_cluster_stop(c);
 }
 
@@ -423,15 +417,10 @@ static void test_full_buffer_pauses_and_resumes(void **state) {
     (void)state;
     enum { N = 300 };
     static outcome out[N];
-    char log[512], id[64];
+    char log[512];
     memset(out, 0, sizeof(out));
     tk_cluster *c = tk_cluster_start(1);
-    rd_kafka_t *p = tk_producer(tk_bootstraps(c));
-    for (int i = 0; i < N; i++) {
-        snprintf(id, sizeof(id), "buf-%03d", i);
-        tk_produce_order(p, c->cfg.topic_orders, id);
-    }
-    tk_flush(p);
+    tk_place_orders(tk_bootstraps(c), c->cfg.topic_orders, "buf", N);
 
     tk_log_path("engine-buffer", log, sizeof(log));
     const char *args[] = {"-b", tk_bootstraps(c), "-v", "--concurrency", "2", "--max-buffered",
@@ -449,12 +438,11 @@ static void test_full_buffer_pauses_and_resumes(void **state) {
     assert_int_equal(tk_stop(w, SIGTERM, 30000), 0);
     read_rest(r, "buf", out, N, 1000);
     for (int i = 0; i < N; i++) {
-        if (out[i].count != 1) fail_msg("buf-%03d: %d outcomes", i, out[i].count);
+        if (out[i].count != 1) fail_msg("buf-%04d: %d outcomes", i, out[i].count);
         assert_int_equal(out[i].status, FULFILLED);
     }
 
     tk_reader_destroy(r);
-    rd_kafka_destroy(p);
     tk_cluster_stop(c);
 }
 
@@ -485,16 +473,11 @@ static void test_buffer_bound_is_kept(void **state) {
     (void)state;
     enum { N = 100, MAX_BUFFERED = 4 };
     static outcome out[N];
-    char log[512], id[64];
+    char log[512];
     int pauses;
     memset(out, 0, sizeof(out));
     tk_cluster *c = tk_cluster_start(1);
-    rd_kafka_t *p = tk_producer(tk_bootstraps(c));
-    for (int i = 0; i < N; i++) {
-        snprintf(id, sizeof(id), "bound-%03d", i);
-        tk_produce_order(p, c->cfg.topic_orders, id);
-    }
-    tk_flush(p);
+    tk_place_orders(tk_bootstraps(c), c->cfg.topic_orders, "bound", N);
 
     tk_log_path("engine-bound", log, sizeof(log));
     const char *args[] = {"-b", tk_bootstraps(c), "-v", "--concurrency", "2", "--max-buffered",
@@ -514,7 +497,6 @@ static void test_buffer_bound_is_kept(void **state) {
     assert_true(pauses >= 2);
 
     tk_reader_destroy(r);
-    rd_kafka_destroy(p);
     tk_cluster_stop(c);
 }
 
@@ -529,15 +511,10 @@ static void test_sigterm_with_full_buffer(void **state) {
     (void)state;
     enum { N = 500, DRAIN_MS = 10000 };
     static outcome out[N];
-    char log1[512], log2[512], id[64];
+    char log1[512], log2[512];
     memset(out, 0, sizeof(out));
     tk_cluster *c = tk_cluster_start(1);
-    rd_kafka_t *p = tk_producer(tk_bootstraps(c));
-    for (int i = 0; i < N; i++) {
-        snprintf(id, sizeof(id), "term-%03d", i);
-        tk_produce_order(p, c->cfg.topic_orders, id);
-    }
-    tk_flush(p);
+    tk_place_orders(tk_bootstraps(c), c->cfg.topic_orders, "term", N);
 
     tk_log_path("engine-term-w1", log1, sizeof(log1));
     const char *args1[] = {"-b", tk_bootstraps(c), "-v", "--concurrency", "2", "--max-buffered",
@@ -579,14 +556,13 @@ static void test_sigterm_with_full_buffer(void **state) {
     for (int i = 0; i < N; i++) {
         assert_true(out[i].count >= 1);
         if (out[i].count > 1) {
-            fprintf(stderr, "sigterm: term-%03d has %d outcomes\n", i, out[i].count);
+            fprintf(stderr, "sigterm: term-%04d has %d outcomes\n", i, out[i].count);
             dups += out[i].count - 1;
         }
     }
     fprintf(stderr, "sigterm: %d duplicate outcomes of %d orders\n", dups, N);
 
     tk_reader_destroy(r);
-    rd_kafka_destroy(p);
     tk_cluster_stop(c);
 }
 

@@ -22,18 +22,6 @@
 
 #define APIKEY_PRODUCE 0 /* Kafka protocol ApiKey of ProduceRequest */
 
-/* Places n orders "<prefix>-<i>" before any worker runs. */
-static void place(tk_cluster *c, const char *prefix, int n) {
-    char id[64];
-    rd_kafka_t *p = tk_producer(tk_bootstraps(c));
-    for (int i = 0; i < n; i++) {
-        snprintf(id, sizeof(id), "%s-%04d", prefix, i);
-        tk_produce_order(p, c->cfg.topic_orders, id);
-    }
-    tk_flush(p);
-    rd_kafka_destroy(p);
-}
-
 /* Exactly-once: a record the transaction cannot deliver (a permanent error
  * on a ProduceRequest) makes it abortable. The worker aborts, rewinds its
  * partitions to their committed offsets and does the work again: every
@@ -43,7 +31,7 @@ static void test_exactly_once_aborts_and_rewinds(void **state) {
     enum { N = 400 };
     char log[512];
     tk_cluster *c = tk_cluster_start(1);
-    place(c, "eos", N);
+    tk_place_orders(tk_bootstraps(c), c->cfg.topic_orders, "eos", N);
     tk_log_path("faults-eos", log, sizeof(log));
     const char *args[] = {"-b", tk_bootstraps(c), "-i", "faults-eos", "--guarantee",
                           "exactly_once", "--latency-ms", "5", "--concurrency", "4", NULL};
@@ -81,7 +69,7 @@ static void test_all_brokers_down_then_up(void **state) {
     char log[512];
     tk_cluster *c = tk_cluster_start(NODES);
     rd_kafka_mock_cluster_t *mc = devcluster_mock(c->dc);
-    place(c, "down", N);
+    tk_place_orders(tk_bootstraps(c), c->cfg.topic_orders, "down", N);
     tk_log_path("faults-down", log, sizeof(log));
     const char *args[] = {"-b", tk_bootstraps(c), "--latency-ms", "5", "--concurrency", "4",
                           NULL};
@@ -115,7 +103,7 @@ static void test_coordinator_moves(void **state) {
     char log[512];
     tk_cluster *c = tk_cluster_start(NODES);
     rd_kafka_mock_cluster_t *mc = devcluster_mock(c->dc);
-    place(c, "coord", N);
+    tk_place_orders(tk_bootstraps(c), c->cfg.topic_orders, "coord", N);
     tk_log_path("faults-coord", log, sizeof(log));
     const char *args[] = {"-b", tk_bootstraps(c), "-v", "--latency-ms", "5", "--concurrency",
                           "4", NULL};

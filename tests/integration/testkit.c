@@ -199,6 +199,17 @@ void tk_produce_order(rd_kafka_t *p, const char *topic, const char *order_id) {
     tk_produce_order_with(p, topic, order_id, NULL);
 }
 
+void tk_place_orders(const char *bootstraps, const char *topic, const char *prefix, int n) {
+    char id[64];
+    rd_kafka_t *p = tk_producer(bootstraps);
+    for (int i = 0; i < n; i++) {
+        snprintf(id, sizeof(id), "%s-%04d", prefix, i);
+        tk_produce_order(p, topic, id);
+    }
+    tk_flush(p);
+    rd_kafka_destroy(p);
+}
+
 void tk_produce_order_with(rd_kafka_t *p, const char *topic, const char *order_id,
                            rd_kafka_headers_t *extra) {
     tk_produce_order_at(p, topic, order_id, time_now_ms(), extra);

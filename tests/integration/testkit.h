@@ -80,6 +80,10 @@ rd_kafka_t *tk_producer(const char *bootstraps);
  * customer), as the real producer would, headers included. */
 void tk_produce_order(rd_kafka_t *p, const char *topic, const char *order_id);
 
+/* Places n such orders, "<prefix>-0000" to "<prefix>-<n-1>", with a producer
+ * of its own, and waits until Kafka has them all. */
+void tk_place_orders(const char *bootstraps, const char *topic, const char *prefix, int n);
+
 /* The same with extra headers (taken over and freed; NULL for none). */
 void tk_produce_order_with(rd_kafka_t *p, const char *topic, const char *order_id,
                            rd_kafka_headers_t *extra);

@@ -8,6 +8,7 @@
 #include <librdkafka/rdkafka.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "common/kafka.h"
 #include "common/logfmt.h"
 
 void cli_init(cli_common *c, const char *prog) {
@@ -82,6 +83,13 @@ int cli_handle(cli_common *c, int opt, const char *arg, int *status) {
     case 'v': c->verbosity++; return CLI_HANDLED;
     case 'q': c->verbosity--; return CLI_HANDLED;
     case CLI_OPT_JSON: c->json = 1; return CLI_HANDLED;
+    case CLI_OPT_CHECK_CONFIG: c->check_config = 1; return CLI_HANDLED;
+    case CLI_OPT_LOG_FORMAT:
+        if (cli_override(c, "log.format", arg, "flag --log-format") != 0) {
+            *status = EXIT_SOFTWARE;
+            return CLI_EXIT;
+        }
+        return CLI_HANDLED;
     case 'V':
         cli_print_version(c->prog);
         *status = 0;
@@ -105,7 +113,23 @@ int cli_load_config(cli_common *c, of_config *cfg) {
     if (level < LOG_LEVEL_ERROR) level = LOG_LEVEL_ERROR;
     if (level > LOG_LEVEL_DEBUG) level = LOG_LEVEL_DEBUG;
     logfmt_init(c->prog, (log_level_t)level);
+    logfmt_set_format((log_format_t)logfmt_format_parse(cfg->log_format));
     return 0;
+}
+
+int cli_config_checked(const cli_common *c, const of_config *cfg, int *status) {
+    if (!c->check_config) return 0;
+    char errstr[512];
+    rd_kafka_conf_t *conf = kafka_conf_new(cfg, NULL, NULL, errstr, sizeof(errstr));
+    if (!conf) {
+        fprintf(stderr, "%s: kafka property %s\n", c->prog, errstr);
+        *status = EXIT_CONFIG;
+        return 1;
+    }
+    rd_kafka_conf_destroy(conf);
+    fprintf(stderr, "%s: configuration valid\n", c->prog);
+    *status = 0;
+    return 1;
 }
 
 void cli_free(cli_common *c) {
@@ -129,8 +153,13 @@ void cli_print_common_usage(FILE *f) {
             "  -v, --verbose          more logging (debug); -q, --quiet: less (warnings)\n"
             "      --json             machine-readable output on stdout\n"
             "      --help-config      list every setting, its variable and default\n"
+            "      --check-config     load and check the configuration (flags, ORDERFLEET_*\n"
+            "                         variables, file, librdkafka properties) and exit:\n"
+            "                         0 when valid, 78 when not; Kafka is not contacted\n"
+            "      --log-format FMT   logfmt (default) or json lines (log.format)\n"
             "  -h, --help             this help;  -V, --version: the version\n"
             "\n"
             "Precedence: flag > environment (ORDERFLEET_*) > config file > default.\n"
-            "Logs: logfmt lines on stderr. A bad config exits 78 before touching Kafka.\n");
+            "Logs: one line per event on stderr (logfmt or JSON). A bad config exits 78\n"
+            "before touching Kafka.\n");
 }

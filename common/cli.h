@@ -25,6 +25,7 @@ typedef struct cli_common {
     const char *config_file; /* -c, borrowed from argv */
     int verbosity;           /* +1 per -v, -1 per -q */
     int json;                /* --json */
+    int check_config;        /* --check-config */
     config_override *overrides; /* owned */
     char **owned;               /* strings the overrides point into, owned */
     size_t count, cap;
@@ -38,9 +39,13 @@ typedef struct cli_common {
         {"verbose", no_argument, NULL, 'v'}, {"quiet", no_argument, NULL, 'q'},             \
         {"json", no_argument, NULL, CLI_OPT_JSON}, {"help", no_argument, NULL, 'h'},         \
         {"version", no_argument, NULL, 'V'},                                                 \
-        {"help-config", no_argument, NULL, CLI_OPT_HELP_CONFIG}
+        {"help-config", no_argument, NULL, CLI_OPT_HELP_CONFIG},                             \
+        {"check-config", no_argument, NULL, CLI_OPT_CHECK_CONFIG},                           \
+        {"log-format", required_argument, NULL, CLI_OPT_LOG_FORMAT}
 #define CLI_OPT_JSON 0x1001
 #define CLI_OPT_HELP_CONFIG 0x1002
+#define CLI_OPT_CHECK_CONFIG 0x1003
+#define CLI_OPT_LOG_FORMAT 0x1004
 
 #define CLI_HANDLED 1
 #define CLI_NOT_MINE 0
@@ -57,10 +62,16 @@ int cli_handle(cli_common *c, int opt, const char *arg, int *status);
  * strings must outlive the cli_common (argv and literals do). */
 int cli_override(cli_common *c, const char *path, const char *value, const char *origin);
 
-/* Loads cfg (see config_load()) and initialises logging from log.level, -v and
- * -q. On a config error prints "<prog>: <error>" to stderr and returns
+/* Loads cfg (see config_load()) and initialises logging from log.level,
+ * log.format, -v and -q. On a config error prints "<prog>: <error>" to stderr and returns
  * EXIT_CONFIG; returns 0 on success. */
 int cli_load_config(cli_common *c, of_config *cfg);
+
+/* --check-config: once the program has loaded and checked its configuration,
+ * this also checks the librdkafka properties (without connecting), says so on
+ * stderr and returns 1: the program then exits with *status (0, or
+ * EXIT_CONFIG for a bad property). Returns 0 without --check-config. */
+int cli_config_checked(const cli_common *c, const of_config *cfg, int *status);
 
 void cli_free(cli_common *c);
 

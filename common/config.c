@@ -58,6 +58,7 @@ typedef struct setting {
 
 static const char *const guarantee_choices[] = {"at_least_once", "exactly_once", NULL};
 static const char *const log_level_choices[] = {"error", "warn", "info", "debug", NULL};
+static const char *const log_format_choices[] = {"logfmt", "json", NULL};
 
 static const setting settings[] = {
     STR("topics.orders", topic_orders, "orders", 1, "topic of OrderPlaced events (the work queue)"),
@@ -119,8 +120,12 @@ static const setting settings[] = {
         "Idempotency-Key values remembered (oldest forgotten first)"),
     STR("metrics.listen", metrics_listen, "", 0,
         "host:port of /healthz, /readyz and /metrics; empty: disabled"),
+    INT("metrics.liveness_ms", metrics_liveness_ms, 15000, 100, 3600000,
+        "/healthz answers 503 once the main loop has not turned for this long"),
     ENUM("log.level", log_level, "info", log_level_choices,
          "most verbose log level: error, warn, info or debug"),
+    ENUM("log.format", log_format, "logfmt", log_format_choices,
+         "log lines on stderr: logfmt, or json (one object per line)"),
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))

@@ -75,9 +75,11 @@ typedef struct of_config {
     int gateway_history_s;       /* how far back a starting gateway reads them */
     int gateway_idempotency_keys; /* Idempotency-Key values remembered */
     char *metrics_listen;
+    int metrics_liveness_ms; /* /healthz turns 503 when the main loop stalls this long */
 
     /* logging */
     char *log_level;
+    char *log_format; /* "logfmt" or "json" */
 
     /* kafka pass-through, in the order applied (later entries win) */
     config_kafka_prop *kafka;

@@ -14,6 +14,7 @@
 /* Set once by logfmt_init() before threads start, read-only afterwards. */
 static const char *log_prog = "orderfleet";
 static int log_max_level = LOG_LEVEL_INFO;
+static log_format_t log_format = LOG_FORMAT_LOGFMT;
 
 #define LOG_LINE_MAX 4096
 
@@ -22,6 +23,14 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 void logfmt_init(const char *prog, log_level_t level) {
     log_prog = prog;
     log_max_level = level;
+}
+
+void logfmt_set_format(log_format_t format) { log_format = format; }
+
+int logfmt_format_parse(const char *name) {
+    if (strcmp(name, "logfmt") == 0) return LOG_FORMAT_LOGFMT;
+    if (strcmp(name, "json") == 0) return LOG_FORMAT_JSON;
+    return -1;
 }
 
 int logfmt_level_parse(const char *name) {
@@ -137,6 +146,123 @@ static void line_put_conversion(line_t *l, const char *spec, size_t n, va_list *
     line_puts(l, tmp);
 }
 
+/* ---- JSON lines ---------------------------------------------------------- */
+
+/* Non-zero when s[0..n) is a JSON number in the plain decimal form logfmt
+ * values take ("-12", "0.5"): no leading zeros, no exponent. */
+static int is_json_number(const char *s, size_t n) {
+    size_t i = 0;
+    if (i < n && s[i] == '-') i++;
+    if (i == n || s[i] < '0' || s[i] > '9') return 0;
+    if (s[i] == '0' && i + 1 < n && s[i + 1] != '.') return 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+    if (i < n && s[i] == '.') {
+        if (++i == n) return 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+    }
+    return i == n;
+}
+
+/* Appends one byte of a JSON string's contents, escaped. */
+static void json_put_char(line_t *j, unsigned char c) {
+    char esc[8];
+    switch (c) {
+    case '"': line_puts(j, "\\\""); return;
+    case '\\': line_puts(j, "\\\\"); return;
+    case '\n': line_puts(j, "\\n"); return;
+    case '\r': line_puts(j, "\\r"); return;
+    case '\t': line_puts(j, "\\t"); return;
+    default:
+        if (c < 0x20 || c == 0x7f) {
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            line_puts(j, esc);
+        } else {
+            line_putc(j, (char)c);
+        }
+    }
+}
+
+/* Reads one logfmt value at *p (bare, or quoted with logfmt_write()'s
+ * escapes) and appends it to j as a JSON value; advances *p past it. */
+static void json_put_value(line_t *j, const char **p, const char *end) {
+    const char *s = *p;
+    if (s < end && *s == '"') {
+        line_putc(j, '"');
+        for (s++; s < end && *s != '"'; s++) {
+            if (*s != '\\' || s + 1 >= end) {
+                json_put_char(j, (unsigned char)*s);
+                continue;
+            }
+            s++;
+            switch (*s) {
+            case 'n': json_put_char(j, '\n'); break;
+            case 'r': json_put_char(j, '\r'); break;
+            case 't': json_put_char(j, '\t'); break;
+            case 'x':
+                if (s + 2 < end) {
+                    char hex[3] = {s[1], s[2], '\0'};
+                    json_put_char(j, (unsigned char)strtoul(hex, NULL, 16));
+                    s += 2;
+                }
+                break;
+            default: json_put_char(j, (unsigned char)*s); /* \" and \\ */
+            }
+        }
+        line_putc(j, '"');
+        *p = s < end ? s + 1 : end;
+        return;
+    }
+    const char *v = s;
+    while (s < end && *s != ' ') s++;
+    if (is_json_number(v, (size_t)(s - v))) {
+        while (v < s) line_putc(j, *v++);
+    } else {
+        line_putc(j, '"');
+        while (v < s) json_put_char(j, (unsigned char)*v++);
+        line_putc(j, '"');
+    }
+    *p = s;
+}
+
+#define JSON_TRUNCATED ",\"truncated\":true}"
+
+/* Rewrites a finished logfmt line (without its newline) as a JSON object:
+ * each key=value pair becomes "key":value, in order. A token without '='
+ * becomes a key with the value true. Should the object outgrow the buffer
+ * (only with many escapes), it ends after the last pair that fitted, with
+ * "truncated":true, and is still valid JSON. Cost: one pass over the line. */
+static void json_from_logfmt(const line_t *l, line_t *j) {
+    const char *p = l->buf, *end = l->buf + l->len;
+    size_t whole = 1; /* length after the last complete pair */
+    line_putc(j, '{');
+    while (p < end) {
+        while (p < end && *p == ' ') p++;
+        if (p == end) break;
+        const char *key = p;
+        while (p < end && *p != '=' && *p != ' ') p++;
+        if (whole > 1) line_putc(j, ',');
+        line_putc(j, '"');
+        for (const char *k = key; k < p; k++) json_put_char(j, (unsigned char)*k);
+        line_puts(j, "\":");
+        if (p < end && *p == '=') {
+            p++;
+            json_put_value(j, &p, end);
+        } else {
+            line_puts(j, "true");
+        }
+        if (j->truncated || j->len + sizeof(JSON_TRUNCATED) + 2 > sizeof(j->buf)) {
+            const char *mark = JSON_TRUNCATED + (whole == 1); /* no ',' after '{' */
+            j->len = whole;
+            memcpy(j->buf + j->len, mark, strlen(mark));
+            j->len += strlen(mark);
+            j->truncated = 0;
+            return;
+        }
+        whole = j->len;
+    }
+    line_putc(j, '}');
+}
+
 void logfmt_write(log_level_t level, const char *msg, const char *fields, ...) {
     if (!logfmt_enabled(level)) return;
     line_t l = {.len = 0, .truncated = 0};
@@ -173,9 +299,16 @@ void logfmt_write(log_level_t level, const char *msg, const char *fields, ...) {
         memcpy(l.buf + l.len, mark, sizeof(mark) - 1);
         l.len += sizeof(mark) - 1;
     }
-    l.buf[l.len++] = '\n';
+    line_t *out = &l, json;
+    if (log_format == LOG_FORMAT_JSON) {
+        json.len = 0;
+        json.truncated = 0;
+        json_from_logfmt(&l, &json);
+        out = &json;
+    }
+    out->buf[out->len++] = '\n';
     /* One write(2) per line keeps lines whole between threads and processes
      * sharing the stream. */
-    ssize_t rc = write(STDERR_FILENO, l.buf, l.len);
+    ssize_t rc = write(STDERR_FILENO, out->buf, out->len);
     (void)rc;
 }

@@ -174,6 +174,7 @@ int main(int argc, char **argv) {
         status = EXIT_CONFIG;
         goto out;
     }
+    if (cli_config_checked(&cli, &cfg, &status)) goto out;
     log_info("handler loaded", "name=%s library=%s", h.name,
              cfg.handler_library[0] ? cfg.handler_library : "built-in");
 

@@ -95,6 +95,10 @@ int main(int argc, char **argv) {
         goto out;
     }
     if ((status = cli_load_config(&cli, &cfg)) != 0) goto out;
+    if (cli_config_checked(&cli, &cfg, &status)) {
+        config_free(&cfg);
+        goto out;
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

@@ -225,6 +225,7 @@ int main(int argc, char **argv) {
     }
     if ((status = cli_load_config(&cli, &cfg)) != 0) goto out;
     have_cfg = 1;
+    if (cli_config_checked(&cli, &cfg, &status)) goto out;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

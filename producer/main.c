@@ -498,6 +498,7 @@ int main(int argc, char **argv) {
     /* Only now, with a valid command line, look at the configuration. */
     if ((rc = cli_load_config(&cli, &cfg)) != 0) goto done;
     cfg_loaded = 1;
+    if (cli_config_checked(&cli, &cfg, &rc)) goto done;
     if (install_signals() != 0) {
         rc = EXIT_SOFTWARE;
         goto done;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/ids.h"
+#include "common/trace.h"
 #include "common/timeutil.h"
 
 rd_kafka_resp_err_t hdr_add_str(rd_kafka_headers_t *hdrs, const char *name, const char *value) {
@@ -58,13 +59,16 @@ rd_kafka_resp_err_t ce_add(rd_kafka_headers_t *hdrs, const char *type, const cha
     return RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-void hdr_copy_trace(const rd_kafka_headers_t *from, rd_kafka_headers_t *to) {
-    static const char *const names[] = {HDR_TRACEPARENT, HDR_TRACESTATE};
-    if (!from) return;
-    for (size_t i = 0; i < 2; i++) {
-        const void *val;
-        size_t len;
-        if (rd_kafka_header_get_last(from, names[i], &val, &len) == RD_KAFKA_RESP_ERR_NO_ERROR)
-            rd_kafka_header_add(to, names[i], -1, val, (ssize_t)len);
-    }
+rd_kafka_resp_err_t hdr_continue_trace(const rd_kafka_headers_t *from, rd_kafka_headers_t *to) {
+    const void *parent = NULL, *state = NULL;
+    size_t parent_len = 0, state_len = 0;
+    char tp[TRACE_PARENT_LEN + 1];
+    if (from && rd_kafka_header_get_last(from, HDR_TRACEPARENT, &parent, &parent_len))
+        parent = NULL;
+    int continued = trace_child(parent, parent_len, tp);
+    rd_kafka_resp_err_t err = rd_kafka_header_add(to, HDR_TRACEPARENT, -1, tp, TRACE_PARENT_LEN);
+    /* tracestate belongs to the trace it came with: dropped with a new one */
+    if (!err && continued && !rd_kafka_header_get_last(from, HDR_TRACESTATE, &state, &state_len))
+        err = rd_kafka_header_add(to, HDR_TRACESTATE, -1, state, (ssize_t)state_len);
+    return err;
 }

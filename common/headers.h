@@ -60,8 +60,10 @@ int hdr_get_i64(const rd_kafka_headers_t *hdrs, const char *name, int64_t *value
 rd_kafka_resp_err_t ce_add(rd_kafka_headers_t *hdrs, const char *type, const char *source,
                            const char *subject, int64_t time_ms);
 
-/* Copies traceparent and tracestate, when present, from one record's headers
- * to another's, so the outcome carries the trace of the request. */
-void hdr_copy_trace(const rd_kafka_headers_t *from, rd_kafka_headers_t *to);
+/* Continues the trace of one record (from; NULL for none) in another's
+ * headers: a traceparent with the same trace id and a new span id, and the
+ * tracestate as it was; a new trace when from has no valid traceparent (see
+ * common/trace.h). So the outcome and the reply carry the request's trace. */
+rd_kafka_resp_err_t hdr_continue_trace(const rd_kafka_headers_t *from, rd_kafka_headers_t *to);
 
 #endif

@@ -14,6 +14,7 @@
 #include "common/kafka.h"
 #include "common/logfmt.h"
 #include "common/timeutil.h"
+#include "common/trace.h"
 
 /* Slack on top of message.timeout.ms before publisher_finish() gives up:
  * librdkafka reports every message within message.timeout.ms, the slack
@@ -202,25 +203,6 @@ err:
     return NULL;
 }
 
-/* "00-<32 hex trace id>-<16 hex span id>-01": a new sampled trace per order. */
-static void make_traceparent(char out[56]) {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char b[24];
-    id_random_bytes(b, sizeof(b));
-    b[0] |= 0x01;  /* an all-zero trace id is invalid */
-    b[16] |= 0x01; /* so is an all-zero span id */
-    char *o = out;
-    *o++ = '0';
-    *o++ = '0';
-    *o++ = '-';
-    for (int i = 0; i < 24; i++) {
-        if (i == 16) *o++ = '-';
-        *o++ = hex[b[i] >> 4];
-        *o++ = hex[b[i] & 0x0f];
-    }
-    memcpy(o, "-01", 4);
-}
-
 /* Counts and logs an order that never made it into the producer: it was
  * sent to the publisher, and failed. */
 static int send_failed(publisher *p, const char *order_id, const char *why) {
@@ -235,7 +217,7 @@ static int send_failed(publisher *p, const char *order_id, const char *why) {
  * says whether a full local queue is waited out (serving reports) or
  * answered with PUBLISH_FULL. */
 static int send_order(publisher *p, const order_placed_t *order, const struct rh_request *req,
-                      void *request, int block) {
+                      const char *trace_parent, void *request, int block) {
     order_placed_t msg = *order; /* shallow: only order_id and placed_at_ms may change */
     char id[ID_UUID_LEN + 1];
     if (!msg.order_id || !*msg.order_id) {
@@ -259,8 +241,8 @@ static int send_order(publisher *p, const order_placed_t *order, const struct rh
         return send_failed(p, msg.order_id, "out of memory");
     }
 
-    char traceparent[56], why[256] = "";
-    make_traceparent(traceparent);
+    char traceparent[TRACE_PARENT_LEN + 1], why[256] = "";
+    trace_child(trace_parent, trace_parent ? strlen(trace_parent) : 0, traceparent);
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(12);
     rd_kafka_resp_err_t err =
         ce_add(hdrs, CE_TYPE_ORDER_PLACED, p->source, msg.order_id, msg.placed_at_ms);
@@ -302,12 +284,13 @@ static int send_order(publisher *p, const order_placed_t *order, const struct rh
 }
 
 int publisher_send(publisher *p, const order_placed_t *order) {
-    return send_order(p, order, NULL, NULL, 1);
+    return send_order(p, order, NULL, NULL, NULL, 1);
 }
 
 int publisher_send_request(publisher *p, const order_placed_t *order,
-                           const struct rh_request *req, void *request) {
-    return send_order(p, order, req, request, 0);
+                           const struct rh_request *req, const char *trace_parent,
+                           void *request) {
+    return send_order(p, order, req, trace_parent, request, 0);
 }
 
 void publisher_on_failure(publisher *p, publisher_ack_fn *on_failure) {

@@ -3,8 +3,8 @@
  * gateway and `--wait` use.
  *
  * Each order becomes one OrderPlaced record on the orders topic, keyed by its
- * order id, with the CloudEvents headers and a fresh W3C traceparent
- * (DESIGN.md §4). The producer is idempotent with acks=all, and every
+ * order id, with the CloudEvents headers and a W3C traceparent: a new trace,
+ * or a span of the caller's trace (DESIGN.md §4). The producer is idempotent with acks=all, and every
  * record's delivery report is checked: an acknowledged order is handed to
  * the mode's callback (the buzzer), an unacknowledged one is logged with its
  * order id and counted as failed. A full local queue is backpressure: the
@@ -80,12 +80,14 @@ void publisher_on_failure(publisher *p, publisher_ack_fn *on_failure);
 int publisher_send(publisher *p, const order_placed_t *order);
 
 /* publisher_send() for a requester: req (may be NULL) adds the Spring
- * request/reply headers, and request comes back in the order's report
- * (ack->request), good or bad; PUBLISH_ERR means no report will follow. Does
- * not block on a full local queue: returns PUBLISH_FULL instead (not
- * counted), so an event loop is never stalled. */
+ * request/reply headers, trace_parent (NULL: none) is the caller's W3C
+ * traceparent, which the record's continues (common/trace.h), and request
+ * comes back in the order's report (ack->request), good or bad; PUBLISH_ERR
+ * means no report will follow. Does not block on a full local queue: returns
+ * PUBLISH_FULL instead (not counted), so an event loop is never stalled. */
 int publisher_send_request(publisher *p, const order_placed_t *order,
-                           const struct rh_request *req, void *request);
+                           const struct rh_request *req, const char *trace_parent,
+                           void *request);
 
 /* Serves delivery reports, waiting up to timeout_ms for the first one. */
 void publisher_poll(publisher *p, int timeout_ms);

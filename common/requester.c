@@ -274,8 +274,8 @@ static void position(requester_t *r) {
     log_info("reply consumer positioned", "topic=%s partition=%d", topic, r->reply_partition);
 }
 
-int requester_send(requester_t *r, const order_placed_t *order, int64_t wait_ms, void *waiter,
-                   char *errstr, size_t errsize) {
+int requester_send(requester_t *r, const order_placed_t *order, const char *trace_parent,
+                   int64_t wait_ms, void *waiter, char *errstr, size_t errsize) {
     if (r->shut) {
         snprintf(errstr, errsize, "shutting down");
         return REQUESTER_ERR;
@@ -316,7 +316,7 @@ int requester_send(requester_t *r, const order_placed_t *order, int64_t wait_ms,
         snprintf(errstr, errsize, "cannot wait for the reply (%d)", rc);
         return REQUESTER_ERR;
     }
-    rc = publisher_send_request(r->pub, order, &req, rq);
+    rc = publisher_send_request(r->pub, order, &req, trace_parent, rq);
     if (rc != PUBLISH_OK) {
         (void)pending_take(r->waiting, rq->correlation_id, NULL);
         free(rq);

@@ -116,11 +116,12 @@ requester_t *requester_new(const of_config *cfg, const char *program, int reply_
 void requester_set_report(requester_t *r, request_report_fn *report, void *ctx);
 
 /* Publishes order (its order_id must be set: the caller names the order)
- * and waits up to wait_ms for the reply, from now. waiter comes back in the
- * report. Returns REQUESTER_OK (a report will follow), REQUESTER_NOT_READY,
+ * and waits up to wait_ms for the reply, from now. trace_parent (NULL: none)
+ * is the caller's W3C traceparent, continued by the order's record. waiter
+ * comes back in the report. Returns REQUESTER_OK (a report will follow), REQUESTER_NOT_READY,
  * REQUESTER_FULL, or REQUESTER_ERR with errstr (no report follows). */
-int requester_send(requester_t *r, const order_placed_t *order, int64_t wait_ms, void *waiter,
-                   char *errstr, size_t errsize);
+int requester_send(requester_t *r, const order_placed_t *order, const char *trace_parent,
+                   int64_t wait_ms, void *waiter, char *errstr, size_t errsize);
 
 /* Does what is due: positions the reply consumer until it is ready (each
  * call spends at most about timeout_ms on it), serves delivery reports and

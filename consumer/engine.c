@@ -564,8 +564,9 @@ static rd_kafka_resp_err_t publish_outcome(engine *e, job *j, const order_placed
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(10);
     ce_add(hdrs, CE_TYPE_ORDER_COMPLETED, e->source, order->order_id, out.completed_at_ms);
     rd_kafka_headers_t *in_hdrs;
-    if (rd_kafka_message_headers(j->in, &in_hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
-        hdr_copy_trace(in_hdrs, hdrs);
+    if (rd_kafka_message_headers(j->in, &in_hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        in_hdrs = NULL;
+    hdr_continue_trace(in_hdrs, hdrs); /* the worker's span of the order's trace */
 
     publish_reply(e, j, order->order_id, value, len, hdrs);
     rd_kafka_resp_err_t err =

@@ -527,7 +527,11 @@ static void place_order(api_t *api, api_request *rq) {
     order->order_id = wo->order_id;
     char why[256] = "";
     int64_t wait_ms = wait_for(api, rq);
-    int rc = requester_send(api->req, order, wait_ms, wo, why, sizeof(why));
+    /* The caller's trace, when it sent one, is continued by the order's
+     * record, and so by its outcome and reply (W3C Trace Context). */
+    const char *trace_parent =
+        MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "traceparent");
+    int rc = requester_send(api->req, order, trace_parent, wait_ms, wo, why, sizeof(why));
     order->order_id = orig_id;
     if (rc != REQUESTER_OK) {
         free(wo->idempotency_key);

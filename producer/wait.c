@@ -189,7 +189,7 @@ int wait_send(wait_session *ws, const order_placed_t *order) {
         msg.order_id = id;
     }
     for (;;) {
-        int rc = requester_send(ws->req, &msg, ws->ctx->deadline_ms, NULL, errstr,
+        int rc = requester_send(ws->req, &msg, NULL, ws->ctx->deadline_ms, NULL, errstr,
                                 sizeof(errstr));
         if (rc == REQUESTER_OK) return WAIT_SENT;
         if (rc == REQUESTER_ERR) {

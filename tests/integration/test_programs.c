@@ -649,8 +649,14 @@ static void test_load_then_outcomes(void **state) {
         else rd_kafka_message_destroy(m);
     }
     if (!placed) fail_msg("the order of outcome %s is not on orders", oc->order_id);
+    /* the outcome is the worker's span of the order's trace: same trace id
+     * and flags, a span id of its own */
     assert_non_null(header(placed, HDR_TRACEPARENT, trace, sizeof(trace)));
-    expect_header(oc_msg, HDR_TRACEPARENT, trace);
+    assert_non_null(header(oc_msg, HDR_TRACEPARENT, buf, sizeof(buf)));
+    assert_true(is_traceparent(buf));
+    assert_memory_equal(buf, trace, 36);
+    assert_string_equal(buf + 52, trace + 52);
+    assert_memory_not_equal(buf + 36, trace + 36, 16);
     codec_completed_free(oc);
 
     int rc = tk_fx_stop(fx, w, SIGTERM, 30000);

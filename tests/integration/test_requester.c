@@ -198,7 +198,7 @@ static int send_order(requester_t *r, const char *order_id, const char *sku, int
     o.items = items;
     o.n_items = 1;
     o.placed_at_ms = time_now_ms();
-    return requester_send(r, &o, wait_ms, waiter, err, errsize);
+    return requester_send(r, &o, NULL, wait_ms, waiter, err, errsize);
 }
 
 /* send_order() that must be accepted. */
@@ -322,7 +322,7 @@ static void test_not_ready_before_positioning(void **state) {
 
     order_placed_t anonymous = ORDERFLEET__V1__ORDER_PLACED__INIT;
     err[0] = '\0';
-    assert_int_equal(requester_send(r, &anonymous, 1000, NULL, err, sizeof(err)), REQUESTER_ERR);
+    assert_int_equal(requester_send(r, &anonymous, NULL, 1000, NULL, err, sizeof(err)), REQUESTER_ERR);
     assert_non_null(strstr(err, "order id"));
 
     requester_stats st = stats(r);

@@ -21,6 +21,7 @@
 #include "consumer/keysched.h"
 #include "consumer/offsets.h"
 #include "consumer/pool.h"
+#include "consumer/worker_metrics.h"
 
 #define STATS_LOG_INTERVAL_MS 10000
 #define MAX_ORDER_ID 128 /* bytes; longer ids are not ids but accidents or attacks */
@@ -140,6 +141,7 @@ struct engine {
     int txn_doomed; /* a record of the open transaction failed: it must be aborted */
     rng rng; /* for backoff jitter */
     engine_stats stats;
+    wmetrics wm; /* /metrics and /readyz; its calls are no-ops when they are off */
 };
 
 /* Taking new work: not asked to stop, and not shutting down. */
@@ -353,8 +355,12 @@ static void dead_letter(engine *e, job *j, const char *error_class, const char *
         publish(e, j, e->cfg->topic_dlq, RD_KAFKA_PARTITION_UA, in->key, in->key_len,
                 drop_value ? NULL : in->payload, drop_value ? 0 : in->len, RD_KAFKA_MSG_F_COPY,
                 hdrs);
-    if (err) publish_failed(e, j, WRITTEN_DLQ, err);
-    else e->stats.dead_lettered++;
+    if (err) {
+        publish_failed(e, j, WRITTEN_DLQ, err);
+    } else {
+        e->stats.dead_lettered++;
+        wmetrics_dead_letter(&e->wm, error_class);
+    }
 }
 
 static int too_large(rd_kafka_resp_err_t err) {
@@ -573,6 +579,9 @@ static rd_kafka_resp_err_t publish_outcome(engine *e, job *j, const order_placed
         publish(e, j, e->cfg->topic_completed, RD_KAFKA_PARTITION_UA, order->order_id,
                 strlen(order->order_id), value, len, RD_KAFKA_MSG_F_FREE, hdrs);
     if (!err) {
+        if (out.placed_at_ms > 0 && out.completed_at_ms >= out.placed_at_ms)
+            metric_observe(e->wm.placed_to_completed,
+                           (double)(out.completed_at_ms - out.placed_at_ms) / 1000.0);
         if (fulfilled) e->stats.fulfilled++;
         else if (status == ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_REJECTED) e->stats.rejected++;
         else e->stats.failed++;
@@ -587,7 +596,9 @@ static void job_run(pool_task *t) {
     job *j = container_of(t, job, task);
     const handler *h = j->e->h;
     memset(&j->res, 0, sizeof(j->res));
+    int64_t started = time_mono_us();
     h->handle(h->state, j->order, j->attempt, &j->res);
+    metric_observe(j->e->wm.processing, (double)(time_mono_us() - started) / 1e6);
 }
 
 /* Sends a transiently failed order to the retry topic, so that no thread
@@ -1046,6 +1057,7 @@ static void serve(engine *e, int wait_ms, int consume_records) {
     handle_failures(e);
     release_due(e);
     if (consume_records) update_flow(e);
+    wmetrics_publish(&e->wm, &e->stats, e->running, e->jobs, e->bytes, e->nparts);
 }
 
 /* Stops starting work for the given partitions (all, when NULL): drops
@@ -1323,6 +1335,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
     e->stats.rebalances++;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        wmetrics_assigned(&e->wm);
         for (int i = 0; i < parts->cnt; i++)
             if (part_add(e, parts->elems[i].topic, parts->elems[i].partition) != 0) {
                 log_error("out of memory", NULL);
@@ -1341,6 +1354,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         stop_taking(e, parts);
         int lost = rd_kafka_assignment_lost(rk);
+        if (lost) wmetrics_lost(&e->wm);
+        else wmetrics_revoked(&e->wm);
         if (lost) {
             log_warn("partitions lost; dropping their work uncommitted", "count=%d", parts->cnt);
         } else {
@@ -1394,6 +1409,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) 
         e->exit_status = EXIT_SOFTWARE;
         return;
     }
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) wmetrics_brokers_down(&e->wm);
     log_warn("Kafka client error", "client=%s error=%s reason=%s", rd_kafka_name(rk),
              rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
@@ -1477,7 +1493,17 @@ static size_t max_buffered(const of_config *cfg) {
     return n < 10000 ? 10000 : n;
 }
 
-engine *engine_new(const of_config *cfg, const handler *h, char *errstr, size_t errsize) {
+/* librdkafka's statistics (consumer): lag per partition and the group's
+ * state, for /metrics and /readyz. Served by the consumer's poll. */
+static int on_statistics(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+    engine *e = opaque;
+    (void)rk;
+    wmetrics_on_statistics(&e->wm, json, len);
+    return 0; /* librdkafka frees json */
+}
+
+engine *engine_new(const of_config *cfg, const handler *h, metrics *m, ops *o, char *errstr,
+                   size_t errsize) {
     engine *e = calloc(1, sizeof(*e));
     rd_kafka_conf_t *conf = NULL;
     rd_kafka_topic_partition_list_t *topics = NULL;
@@ -1492,6 +1518,10 @@ engine *engine_new(const of_config *cfg, const handler *h, char *errstr, size_t 
     e->eos = strcmp(cfg->worker_guarantee, "exactly_once") == 0;
     snprintf(e->source, sizeof(e->source), "/orderfleet/order-worker/%s", cfg->worker_id);
     rng_seed_random(&e->rng);
+    if (wmetrics_init(&e->wm, m, o, cfg->worker_concurrency) != METRICS_OK) {
+        snprintf(errstr, errsize, "out of memory for metrics");
+        goto err;
+    }
     if (wakeup_open(&e->wake, errstr, errsize) != WAKEUP_OK) goto err;
     if (!(e->keys = keysched_new())) {
         snprintf(errstr, errsize, "out of memory");
@@ -1544,7 +1574,7 @@ engine *engine_new(const of_config *cfg, const handler *h, char *errstr, size_t 
     const char *consumer_defaults[] = {
         "client.id", "order-worker", "auto.offset.reset", "earliest",
         "partition.assignment.strategy", engine_default_assignor(), "session.timeout.ms",
-        "10000", NULL};
+        "10000", (m || o) ? "statistics.interval.ms" : NULL, "1000", NULL};
     const char *consumer_enforced[] = {"group.id", cfg->worker_group, "enable.auto.commit",
                                        "false", "enable.auto.offset.store", "false",
                                        /* exactly-once reads only committed records: not the
@@ -1557,6 +1587,7 @@ engine *engine_new(const of_config *cfg, const handler *h, char *errstr, size_t 
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_offset_commit_cb(conf, on_commit);
     rd_kafka_conf_set_error_cb(conf, on_error);
+    if (m || o) rd_kafka_conf_set_stats_cb(conf, on_statistics);
     if (!(e->consumer = kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errsize))) goto err;
     rd_kafka_resp_err_t perr = rd_kafka_poll_set_consumer(e->consumer);
     if (perr) {
@@ -1636,6 +1667,7 @@ int engine_run(engine *e, volatile sig_atomic_t *run) {
     }
 
     /* Stop taking work, finish what is running, commit, leave the group. */
+    wmetrics_stopping(&e->wm);
     log_info("stopping", "in_flight=%zu buffered=%zu drain_timeout_ms=%d", e->running, e->jobs,
              cfg->worker_drain_timeout_ms);
     e->stopping = 1;

@@ -18,6 +18,8 @@
 #include <stdint.h>
 
 #include "common/config.h"
+#include "common/metrics.h"
+#include "common/ops.h"
 #include "consumer/handler.h"
 
 typedef struct engine engine;
@@ -46,9 +48,13 @@ const char *engine_default_assignor(void);
 int engine_check_config(const of_config *cfg, char *errstr, size_t errsize);
 
 /* Creates the consumer and producer from cfg (which must outlive the engine)
- * and subscribes to the orders topic. h is borrowed. Returns NULL with the
- * reason in errstr. Free with engine_destroy(). */
-engine *engine_new(const of_config *cfg, const handler *h, char *errstr, size_t errsize);
+ * and subscribes to the orders topic. h is borrowed. m (metrics registry)
+ * and o (the /healthz, /readyz endpoint) are borrowed too, may be NULL, and
+ * must outlive the engine: the engine registers its metrics in m, renews
+ * liveness every loop turn and says when it is ready (consumer/worker_metrics.h).
+ * Returns NULL with the reason in errstr. Free with engine_destroy(). */
+engine *engine_new(const of_config *cfg, const handler *h, metrics *m, ops *o, char *errstr,
+                   size_t errsize);
 
 /* Runs until *run becomes 0 (SIGTERM/SIGINT) or a fatal error, then stops
  * fetching, drains in-flight work within worker.drain_timeout_ms, commits,

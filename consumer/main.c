@@ -114,6 +114,8 @@ int main(int argc, char **argv) {
     of_config cfg;
     handler h = {0};
     engine *e = NULL;
+    metrics *reg = NULL; /* /metrics: owned, freed after the ops endpoint that renders it */
+    ops *o = NULL;
     int opt, status = 0, have_cfg = 0;
     char errstr[512];
 
@@ -184,7 +186,21 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    if (!(e = engine_new(&cfg, &h, errstr, sizeof(errstr)))) {
+    /* /healthz, /readyz and /metrics on metrics.listen, when set: on a
+     * thread of their own, so a stuck loop is seen from outside. */
+    if (cfg.metrics_listen[0]) {
+        if (!(reg = metrics_new("orderfleet_worker"))) {
+            log_error("could not start", "error=\"out of memory\"");
+            status = EXIT_SOFTWARE;
+            goto out;
+        }
+        if (!(o = ops_start(&cfg, reg, errstr, sizeof(errstr)))) {
+            log_error("could not start", "error=%s", errstr);
+            status = EXIT_UNAVAILABLE;
+            goto out;
+        }
+    }
+    if (!(e = engine_new(&cfg, &h, reg, o, errstr, sizeof(errstr)))) {
         log_error("could not start", "error=%s", errstr);
         status = EXIT_UNAVAILABLE;
         goto out;
@@ -192,6 +208,8 @@ int main(int argc, char **argv) {
     status = engine_run(e, &run);
 out:
     engine_destroy(e);
+    ops_stop(o); /* after the engine, whose last turns still beat */
+    metrics_free(reg);
     handler_unload(&h);
     if (have_cfg) config_free(&cfg);
     cli_free(&cli);

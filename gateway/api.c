@@ -17,6 +17,7 @@
 
 #include "common/ids.h"
 #include "common/logfmt.h"
+#include "common/ops.h"
 #include "common/order_json.h"
 #include "common/prefer.h"
 #include "common/recent.h"
@@ -750,44 +751,11 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-/* Parses "host:port" (or "[v6]:port") into a socket address. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, char *errstr,
-                        size_t errsize) {
-    char host[256];
-    const char *colon = strrchr(listen, ':');
-    if (!colon || colon == listen || !colon[1]) {
-        snprintf(errstr, errsize, "gateway.listen \"%s\": expected host:port", listen);
-        return API_ERR;
-    }
-    size_t hlen = (size_t)(colon - listen);
-    if (listen[0] == '[' && hlen >= 2 && listen[hlen - 1] == ']') {
-        listen++;
-        hlen -= 2;
-    }
-    if (hlen >= sizeof(host)) {
-        snprintf(errstr, errsize, "gateway.listen \"%s\": host name too long", listen);
-        return API_ERR;
-    }
-    memcpy(host, listen, hlen);
-    host[hlen] = '\0';
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(host, colon + 1, &hints, &res);
-    if (rc != 0 || !res) {
-        snprintf(errstr, errsize, "gateway.listen \"%s\": %s", listen, gai_strerror(rc));
-        return API_ERR;
-    }
-    memset(ss, 0, sizeof(*ss));
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    freeaddrinfo(res);
-    return API_OK;
-}
-
 api_t *api_new(const of_config *cfg, requester_t *req, history_t *hist, char *errstr,
                size_t errsize) {
     struct sockaddr_storage ss;
-    if (parse_listen(cfg->gateway_listen, &ss, errstr, errsize) != API_OK) return NULL;
+    if (ops_parse_listen(cfg->gateway_listen, "gateway.listen", &ss, errstr, errsize) != OPS_OK)
+        return NULL;
     api_t *api = calloc(1, sizeof(*api));
     if (!api) {
         snprintf(errstr, errsize, "out of memory");

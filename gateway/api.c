@@ -18,6 +18,7 @@
 #include "common/ids.h"
 #include "common/logfmt.h"
 #include "common/ops.h"
+#include "gateway/gateway_metrics.h"
 #include "common/order_json.h"
 #include "common/prefer.h"
 #include "common/recent.h"
@@ -86,6 +87,7 @@ enum { ROUTE_NONE, ROUTE_ORDERS, ROUTE_ORDER, ROUTE_HEALTHZ, ROUTE_READYZ };
 
 struct api {
     const of_config *cfg;
+    gmetrics *metrics; /* borrowed */
     requester_t *req;
     history_t *hist;
     struct MHD_Daemon *daemon;
@@ -300,6 +302,7 @@ void api_on_report(const request_report *report, void *ctx) {
     api_t *api = ctx;
     waiting_order *wo = report->waiter;
     char *json = NULL;
+    gmetrics_report(api->metrics, report);
     if (report->outcome) {
         history_completed(api->hist, report->outcome);
         json = orderjson_completed_dump(report->outcome);
@@ -700,14 +703,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     case ROUTE_ORDERS: place_order(api, rq); break;
     case ROUTE_ORDER: get_order(api, rq, id); break;
     case ROUTE_HEALTHZ: answer_text(rq, 200, "ok\n"); break;
-    case ROUTE_READYZ:
-        if (api->stopping) answer_text(rq, 503, "not ready: stopping\n");
-        else if (requester_failed(api->req)) answer_text(rq, 503, "not ready: producer failed fatally\n");
-        else if (!requester_ready(api->req)) answer_text(rq, 503, "not ready: reply consumer not positioned\n");
-        else if (!history_ready(api->hist)) answer_text(rq, 503, "not ready: history not caught up\n");
-        else if (!requester_kafka_up(api->req)) answer_text(rq, 503, "not ready: Kafka unreachable\n");
-        else answer_text(rq, 200, "ready\n");
+    case ROUTE_READYZ: {
+        const char *why = api_not_ready(api);
+        char text[128];
+        snprintf(text, sizeof(text), "not ready: %s\n", why ? why : "");
+        answer_text(rq, why ? 503 : 200, why ? text : "ready\n");
         break;
+    }
     default: problem(rq, 404, "not-found", NULL, "no resource at %s", url); break;
     }
     if (rq->suspended) return MHD_YES; /* answered when its report comes */
@@ -717,6 +719,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 /* MHD's end of a request, answered or not: the access log line, and rq is
  * freed. A request still suspended here can only be a daemon being torn
  * down, after every wait was reported. */
+/* The route as a metrics label: the path pattern, never the order id. */
+static const char *route_label(int route) {
+    switch (route) {
+    case ROUTE_ORDERS: return ORDERS_PATH;
+    case ROUTE_ORDER: return ORDERS_PATH "/{id}";
+    case ROUTE_HEALTHZ: return "/healthz";
+    case ROUTE_READYZ: return "/readyz";
+    default: return "other";
+    }
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     api_t *api = cls;
@@ -724,6 +737,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     if (!rq) return;
     int64_t us = time_mono_us() - rq->started_us;
+    gmetrics_request(api->metrics, route_label(rq->route),
+                     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? rq->status : 0, us);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         log_info("request ended early", "status=%u order_id=%s termination=%d latency_us=%lld",
                  rq->status, rq->order_id, (int)toe, (long long)us);
@@ -751,8 +766,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-api_t *api_new(const of_config *cfg, requester_t *req, history_t *hist, char *errstr,
-               size_t errsize) {
+api_t *api_new(const of_config *cfg, requester_t *req, history_t *hist, gmetrics *gm,
+               char *errstr, size_t errsize) {
     struct sockaddr_storage ss;
     if (ops_parse_listen(cfg->gateway_listen, "gateway.listen", &ss, errstr, errsize) != OPS_OK)
         return NULL;
@@ -762,6 +777,7 @@ api_t *api_new(const of_config *cfg, requester_t *req, history_t *hist, char *er
         return NULL;
     }
     api->cfg = cfg;
+    api->metrics = gm;
     api->req = req;
     api->hist = hist;
     size_t max_waiting = (size_t)cfg->gateway_max_waiting;
@@ -821,6 +837,15 @@ void api_quiesce(api_t *api) {
 }
 
 unsigned api_active(const api_t *api) { return api->active; }
+
+const char *api_not_ready(const api_t *api) {
+    if (api->stopping) return "stopping";
+    if (requester_failed(api->req)) return "producer failed fatally";
+    if (!requester_ready(api->req)) return "reply consumer not positioned";
+    if (!history_ready(api->hist)) return "history not caught up";
+    if (!requester_kafka_up(api->req)) return "Kafka unreachable";
+    return NULL;
+}
 
 void api_stats_get(const api_t *api, api_stats *st) { *st = api->st; }
 

@@ -25,6 +25,7 @@
 
 #include "common/config.h"
 #include "common/requester.h"
+#include "gateway/gateway_metrics.h"
 #include "gateway/history.h"
 
 #define API_OK 0
@@ -41,12 +42,12 @@ typedef struct api_stats {
 } api_stats;
 
 /* Starts listening on cfg->gateway_listen ("host:port"; port 0 picks a free
- * one, see api_port()). req and hist are the gateway's, used by the handlers
- * and outliving the api. Its report callback must be api_on_report() with
+ * one, see api_port()). req, hist and gm (its metrics) are the gateway's,
+ * used by the handlers and outliving the api. Its report callback must be api_on_report() with
  * the api as ctx: create the requester with a ctx the caller fills in after
  * api_new(), as main.c does. Returns NULL with the reason in errstr. */
-api_t *api_new(const of_config *cfg, requester_t *req, history_t *hist, char *errstr,
-               size_t errsize);
+api_t *api_new(const of_config *cfg, requester_t *req, history_t *hist, gmetrics *gm,
+               char *errstr, size_t errsize);
 
 /* The requester's report callback (ctx: the api_t): answers every
  * connection waiting for that order and resumes it. */
@@ -76,6 +77,11 @@ void api_quiesce(api_t *api);
 unsigned api_active(const api_t *api);
 
 void api_stats_get(const api_t *api, api_stats *st);
+
+/* Why the gateway is not ready (a string literal: stopping, the reply
+ * consumer not positioned, history not caught up, Kafka unreachable...), or
+ * NULL when it is: what /readyz answers, on both ports. */
+const char *api_not_ready(const api_t *api);
 
 /* Stops the daemon and frees everything. Every suspended connection must
  * have been answered (requester_shutdown() reports them all). NULL is fine. */

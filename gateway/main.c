@@ -22,9 +22,12 @@
 #include "common/cli.h"
 #include "common/config.h"
 #include "common/logfmt.h"
+#include "common/metrics.h"
+#include "common/ops.h"
 #include "common/requester.h"
 #include "common/timeutil.h"
 #include "gateway/api.h"
+#include "gateway/gateway_metrics.h"
 #include "gateway/history.h"
 
 #define PROG_NAME "order-gateway"
@@ -116,8 +119,10 @@ static int64_t min_timeout(int64_t a, int64_t b) {
 }
 
 /* One turn of the loop: sleep until a descriptor is ready or a timer is
- * due, then serve all three. */
-static void turn(api_t *api, requester_t *req, history_t *hist, int64_t max_ms) {
+ * due, then serve all three; then renew liveness and copy the counters
+ * into the metrics. */
+static void turn(api_t *api, requester_t *req, history_t *hist, gmetrics *gm, ops *o,
+                 int64_t max_ms) {
     int64_t t = min_timeout(api_timeout_ms(api), requester_next_timeout(req));
     t = min_timeout(t, max_ms);
     struct pollfd fds[3] = {
@@ -130,13 +135,21 @@ static void turn(api_t *api, requester_t *req, history_t *hist, int64_t max_ms) 
     requester_poll(req, 0);
     history_poll(hist);
     api_run(api);
+
+    ops_beat(o);
+    api_stats a;
+    requester_stats r;
+    api_stats_get(api, &a);
+    requester_stats_get(req, &r);
+    gmetrics_publish(gm, a.orders_placed, a.idempotent_hits, a.waiting, &r);
 }
 
 /* Answers the waiting requests and lets the answers go out. */
-static void shut_down(api_t *api, requester_t *req, history_t *hist) {
+static void shut_down(api_t *api, requester_t *req, history_t *hist, gmetrics *gm, ops *o) {
     api_stats st;
     api_stats_get(api, &st);
     log_info("stopping: answering waiting requests", "waiting=%zu", st.waiting);
+    ops_set_ready(o, 0, "stopping");
     api_quiesce(api);
     /* Acknowledged orders are answered at once; the others as Kafka
      * acknowledges them, while the loop keeps sending answers out. */
@@ -144,7 +157,7 @@ static void shut_down(api_t *api, requester_t *req, history_t *hist) {
     requester_shutdown_begin(req);
     int64_t flush_until = time_mono_ms() + SHUTDOWN_FLUSH_MS;
     while (!requester_shutdown_done(req) && time_mono_ms() < flush_until)
-        turn(api, req, hist, 50);
+        turn(api, req, hist, gm, o, 50);
     requester_shutdown_end(req);
     /* Until every request begun has been answered and sent, and for at
      * least SHUTDOWN_LINGER_MS after the stop began, so a request already on
@@ -153,7 +166,7 @@ static void shut_down(api_t *api, requester_t *req, history_t *hist) {
      * stop. */
     int64_t until = time_mono_ms() + SHUTDOWN_DRAIN_MS;
     while ((api_active(api) > 0 || time_mono_ms() < linger_until) && time_mono_ms() < until)
-        turn(api, req, hist, 50);
+        turn(api, req, hist, gm, o, 50);
     if (api_active(api) > 0)
         log_warn("requests still unanswered at exit", "count=%u", api_active(api));
 }
@@ -193,6 +206,9 @@ int main(int argc, char **argv) {
     requester_t *req = NULL;
     history_t *hist = NULL;
     api_t *api = NULL;
+    metrics *reg = NULL; /* /metrics: owned, freed after the ops endpoint that renders it */
+    ops *o = NULL;
+    gmetrics gm;
     int opt, status = 0, have_cfg = 0;
     char errstr[512];
 
@@ -235,6 +251,26 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-answer is an error return, not death */
     raise_fd_limit((rlim_t)cfg.gateway_max_waiting + 1024);
 
+    /* /healthz, /readyz and /metrics on metrics.listen, when set: on a
+     * thread of their own, so a stuck loop is seen from outside. */
+    if (cfg.metrics_listen[0]) {
+        if (!(reg = metrics_new("orderfleet_gateway"))) {
+            log_error("could not start", "error=\"out of memory\"");
+            status = EXIT_SOFTWARE;
+            goto out;
+        }
+        if (!(o = ops_start(&cfg, reg, errstr, sizeof(errstr)))) {
+            log_error("could not start", "error=%s", errstr);
+            status = EXIT_UNAVAILABLE;
+            goto out;
+        }
+    }
+    if (gmetrics_init(&gm, reg) != METRICS_OK) {
+        log_error("could not start", "error=\"out of memory for metrics\"");
+        status = EXIT_SOFTWARE;
+        goto out;
+    }
+
     /* The requester's reports go to the api, which needs the requester to
      * exist first: requester_set_report() closes the circle before any
      * request (and so any report) can be made. */
@@ -250,7 +286,7 @@ int main(int argc, char **argv) {
         status = EXIT_UNAVAILABLE;
         goto out;
     }
-    if (!(api = api_new(&cfg, req, hist, errstr, sizeof(errstr)))) {
+    if (!(api = api_new(&cfg, req, hist, &gm, errstr, sizeof(errstr)))) {
         log_error("could not start", "error=%s", errstr);
         status = EXIT_UNAVAILABLE;
         goto out;
@@ -262,18 +298,22 @@ int main(int argc, char **argv) {
 
     int was_ready = 0;
     while (run) {
-        turn(api, req, hist, TICK_MS);
+        turn(api, req, hist, &gm, o, TICK_MS);
         int ready = requester_ready(req) && history_ready(hist);
         if (ready && !was_ready) log_info("ready", "port=%d", api_port(api));
         was_ready = ready;
+        const char *why = api_not_ready(api);
+        ops_set_ready(o, !why, why);
     }
-    shut_down(api, req, hist);
+    shut_down(api, req, hist, &gm, o);
     log_summary(api, req, hist);
 
 out:
     api_free(api);
     history_free(hist);
     requester_free(req);
+    ops_stop(o);
+    metrics_free(reg);
     if (have_cfg) config_free(&cfg);
     cli_free(&cli);
     return status;

@@ -1,0 +1,69 @@
+#include "gateway/gateway_metrics.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int gmetrics_init(gmetrics *gm, metrics *reg) {
+    memset(gm, 0, sizeof(*gm));
+    if (!reg) return METRICS_OK;
+    gm->reg = reg;
+    gm->requests = metrics_counter(reg, "http_requests_total",
+                                   "HTTP requests answered, by route and status code.",
+                                   "route,code");
+    gm->durations = metrics_histogram(
+        reg, "http_request_duration_seconds",
+        "From a request's first byte to its answer (a POST includes its wait for the reply).",
+        "route", metrics_seconds_buckets, metrics_seconds_nbuckets);
+    metric_family *results = metrics_counter(
+        reg, "requests_total",
+        "Orders the gateway waited for, by how the wait ended (replied, failed: the worker "
+        "answered FAILED, timed_out: answered 202, not_sent, bad_reply, shutdown).",
+        "result");
+    gm->waiting = metric_series(metrics_gauge(
+        reg, "waiting_requests", "Requests suspended, waiting for their reply now.", NULL));
+    gm->orders_placed = metric_series(metrics_counter(
+        reg, "orders_placed_total", "Orders published by POST /v1/orders.", NULL));
+    gm->idempotent_hits = metric_series(metrics_counter(
+        reg, "idempotent_hits_total",
+        "POSTs answered from an earlier request with the same Idempotency-Key.", NULL));
+    gm->late_replies = metric_series(metrics_counter(
+        reg, "late_replies_total", "Replies that came after their request had timed out.",
+        NULL));
+    gm->unknown_replies = metric_series(metrics_counter(
+        reg, "unknown_replies_total",
+        "Replies for no request of this gateway (another instance's, or unreadable).", NULL));
+    gm->reply_latency = metric_series(metrics_histogram(
+        reg, "reply_latency_seconds", "From publishing an order to its reply arriving.", NULL,
+        metrics_seconds_buckets, metrics_seconds_nbuckets));
+    if (!gm->requests || !gm->durations || !results || !gm->reply_latency) return METRICS_ERR;
+    for (int r = REQUEST_REPLIED; r <= REQUEST_SHUTDOWN; r++)
+        if (!(gm->results[r] = metric_series(results, request_result_name((request_result)r))))
+            return METRICS_ERR;
+    return METRICS_OK;
+}
+
+void gmetrics_request(gmetrics *gm, const char *route, unsigned status, int64_t duration_us) {
+    if (!gm->reg) return;
+    char code[16];
+    snprintf(code, sizeof(code), "%u", status);
+    /* a few routes times a few codes: the lookup is a short list walk */
+    metric_add(metric_series(gm->requests, route, status ? code : "none"), 1);
+    metric_observe(metric_series(gm->durations, route), (double)duration_us / 1e6);
+}
+
+void gmetrics_report(gmetrics *gm, const request_report *report) {
+    if (report->result == REQUEST_REPLIED || report->result == REQUEST_FAILED)
+        metric_observe(gm->reply_latency, (double)report->latency_us / 1e6);
+}
+
+void gmetrics_publish(gmetrics *gm, uint64_t orders_placed, uint64_t idempotent_hits,
+                      size_t waiting, const requester_stats *rs) {
+    if (!gm->reg) return;
+    metric_set_count(gm->orders_placed, orders_placed);
+    metric_set_count(gm->idempotent_hits, idempotent_hits);
+    metric_set(gm->waiting, (double)waiting);
+    for (int r = REQUEST_REPLIED; r <= REQUEST_SHUTDOWN; r++)
+        metric_set_count(gm->results[r], rs->results[r]);
+    metric_set_count(gm->late_replies, rs->late_replies);
+    metric_set_count(gm->unknown_replies, rs->unknown_replies);
+}

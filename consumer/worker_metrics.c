@@ -121,8 +121,30 @@ void wmetrics_stopping(wmetrics *wm) {
     update_readiness(wm);
 }
 
-/* Lag of every partition this consumer fetches (desired, lag known), from
- * topics.<t>.partitions.<p>.consumer_lag. */
+static int64_t stat_i64(json_t *p, const char *name) {
+    json_t *v = json_object_get(p, name);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+}
+
+/* A partition's lag: librdkafka's consumer_lag (high watermark less the
+ * committed offset) where it knows it. Before the first commit it reports
+ * -1; the lag is then what lies between where this consumer stands (its
+ * position, or the log start when it has read nothing) and the high
+ * watermark, so an untouched partition shows its whole backlog and an empty
+ * one 0. Returns -1 while even the high watermark is unknown. */
+static int64_t partition_lag(json_t *p) {
+    int64_t lag = stat_i64(p, "consumer_lag");
+    if (lag >= 0) return lag;
+    int64_t hi = stat_i64(p, "hi_offset");
+    if (hi < 0) return -1;
+    int64_t from = stat_i64(p, "app_offset");
+    if (from < 0) from = stat_i64(p, "lo_offset");
+    if (from < 0) from = 0;
+    return hi > from ? hi - from : 0;
+}
+
+/* Lag of every partition this consumer fetches (desired), from
+ * topics.<t>.partitions.<p>. */
 static void statistics_lag(wmetrics *wm, json_t *topics) {
     metric_family_clear(wm->lag);
     const char *topic;
@@ -131,12 +153,11 @@ static void statistics_lag(wmetrics *wm, json_t *topics) {
         const char *pid;
         json_t *p;
         json_object_foreach(json_object_get(t, "partitions"), pid, p) {
-            json_t *lag = json_object_get(p, "consumer_lag");
             json_t *desired = json_object_get(p, "desired");
-            if (strcmp(pid, "-1") == 0 || !json_is_integer(lag) || json_integer_value(lag) < 0)
+            int64_t lag = partition_lag(p);
+            if (strcmp(pid, "-1") == 0 || lag < 0 || (desired && !json_is_true(desired)))
                 continue;
-            if (desired && !json_is_true(desired)) continue;
-            metric_set(metric_series(wm->lag, topic, pid), (double)json_integer_value(lag));
+            metric_set(metric_series(wm->lag, topic, pid), (double)lag);
         }
     }
 }

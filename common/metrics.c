@@ -294,13 +294,24 @@ static void text_escaped(text *t, const char *s, int in_label) {
     }
 }
 
-/* A sample value: integers exactly, other values with enough digits to
- * round-trip, and the format's spellings of the infinities and NaN. */
+/* A sample value: integers exactly, other values in the fewest digits that
+ * read back as the same double (0.1, not 0.10000000000000001), and the
+ * format's spellings of the infinities and NaN. */
 static void text_value(text *t, double v) {
-    if (isnan(v)) text_printf(t, "NaN");
-    else if (isinf(v)) text_printf(t, v > 0 ? "+Inf" : "-Inf");
-    else if (v == floor(v) && fabs(v) < 1e15) text_printf(t, "%.0f", v);
-    else text_printf(t, "%.17g", v);
+    if (isnan(v)) {
+        text_printf(t, "NaN");
+    } else if (isinf(v)) {
+        text_printf(t, v > 0 ? "+Inf" : "-Inf");
+    } else if (v == floor(v) && fabs(v) < 1e15) {
+        text_printf(t, "%.0f", v);
+    } else {
+        char buf[32];
+        for (int digits = 6; digits <= 17; digits++) {
+            snprintf(buf, sizeof(buf), "%.*g", digits, v);
+            if (strtod(buf, NULL) == v) break;
+        }
+        text_printf(t, "%s", buf);
+    }
 }
 
 /* "{a="x",b="y"" without the closing brace (le may follow), or nothing for

@@ -16,6 +16,8 @@
 #include "common/config.h"
 #include "common/devcluster.h"
 #include "common/logfmt.h"
+#include "common/metrics.h"
+#include "common/ops.h"
 #include "common/timeutil.h"
 
 static volatile sig_atomic_t run = 1;
@@ -107,9 +109,24 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); /* whoever read our first line may be gone */
 
+    /* /healthz, /readyz and /metrics (the process series) on
+     * metrics.listen, like every long-running program. */
+    metrics *reg = NULL;
+    ops *o = NULL;
+    if (cfg.metrics_listen[0] && (!(reg = metrics_new("orderfleet_devbroker")) ||
+                                  !(o = ops_start(&cfg, reg, errstr, sizeof(errstr))))) {
+        log_error("could not start", "error=%s", reg ? errstr : "out of memory");
+        metrics_free(reg);
+        config_free(&cfg);
+        status = EXIT_UNAVAILABLE;
+        goto out;
+    }
+
     devcluster *dc = devcluster_start(&cfg, nodes, errstr, sizeof(errstr));
     if (!dc) {
         log_error("cluster did not start", "error=%s", errstr);
+        ops_stop(o);
+        metrics_free(reg);
         config_free(&cfg);
         status = EXIT_UNAVAILABLE;
         goto out;
@@ -120,10 +137,17 @@ int main(int argc, char **argv) {
     log_info("cluster ready", "bootstrap_servers=%s nodes=%d orders_partitions=%d",
              devcluster_bootstraps(dc), nodes, cfg.orders_partitions);
 
-    while (run) time_sleep_ms(200, NULL);
+    ops_set_ready(o, 1, NULL);
+    while (run) {
+        ops_beat(o);
+        time_sleep_ms(200, NULL);
+    }
 
     log_info("stopping", NULL);
+    ops_set_ready(o, 0, "stopping");
     devcluster_destroy(dc);
+    ops_stop(o);
+    metrics_free(reg);
     config_free(&cfg);
 out:
     cli_free(&cli);

@@ -23,13 +23,13 @@ typedef enum { KIND_COUNTER, KIND_GAUGE, KIND_HISTOGRAM } metric_kind;
 
 /* One series. value holds a counter's count, or a gauge's double as bits;
  * a histogram has its per-bucket counts (not cumulative: rendering sums
- * them), its count and its sum (a double as bits, updated by CAS). */
+ * them, and their total is the count) and its sum (a double as bits,
+ * updated by CAS). */
 struct metric {
     struct metric *next;
     const struct metric_family *family;
     char *labels[METRICS_MAX_LABELS]; /* values, owned */
     _Atomic uint64_t value;
-    _Atomic uint64_t count;
     _Atomic uint64_t sum_bits;
     _Atomic uint64_t *buckets; /* nbounds + 1 (the last is +Inf), owned */
 };
@@ -49,7 +49,7 @@ struct metric_family {
 
 struct metrics {
     char *prefix;
-    int64_t started_ms;
+    double started_s; /* the process's start, seconds since the epoch */
     metric_family *families, *last;
 };
 
@@ -65,6 +65,30 @@ static double bits_double(uint64_t u) {
     return d;
 }
 
+/* When this process started, in seconds since the epoch: its start in clock
+ * ticks after boot (/proc/self/stat, field 22) plus the boot time
+ * (/proc/stat, btime). Falls back to now when /proc cannot tell. */
+static double process_start_s(void) {
+    double now = (double)time_now_ms() / 1000.0;
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f) fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long long ticks = 0, btime = 0;
+    for (int field = 2; p && field < 22; field++) p = strchr(p + 1, ' ');
+    if (!p || sscanf(p + 1, "%llu", &ticks) != 1) return now;
+    if (!(f = fopen("/proc/stat", "r"))) return now;
+    char line[256];
+    while (fgets(line, sizeof(line), f) && sscanf(line, "btime %llu", &btime) != 1) {
+    }
+    fclose(f);
+    long hz = sysconf(_SC_CLK_TCK);
+    if (!btime || hz <= 0) return now;
+    return (double)btime + (double)ticks / (double)hz;
+}
+
 metrics *metrics_new(const char *prefix) {
     metrics *m = calloc(1, sizeof(*m));
     if (!m) return NULL;
@@ -72,7 +96,7 @@ metrics *metrics_new(const char *prefix) {
         free(m);
         return NULL;
     }
-    m->started_ms = time_now_ms();
+    m->started_s = process_start_s();
     return m;
 }
 
@@ -236,7 +260,6 @@ void metric_observe(metric *s, double value) {
     size_t i = 0;
     while (i < f->nbounds && value > f->bounds[i]) i++;
     atomic_fetch_add_explicit(&s->buckets[i], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
     uint64_t old = atomic_load_explicit(&s->sum_bits, memory_order_relaxed);
     while (!atomic_compare_exchange_weak_explicit(&s->sum_bits, &old,
                                                   double_bits(bits_double(old) + value),
@@ -335,15 +358,16 @@ static void render_histogram(text *t, const metric_family *f, const metric *s) {
         else text_printf(t, "+Inf");
         text_printf(t, "\"} %llu\n", (unsigned long long)cumulative);
     }
-    /* count last, so that count >= every bucket as read above */
+    /* _count is the +Inf bucket as read above, as the format requires; the
+     * sum, read separately, may be an observation or two ahead of it while
+     * observations run (as in Prometheus's own clients). */
     text_printf(t, "%s_sum", f->name);
     if (text_labels(t, f, s)) text_printf(t, "}");
     text_printf(t, " ");
     text_value(t, bits_double(atomic_load_explicit(&s->sum_bits, memory_order_relaxed)));
     text_printf(t, "\n%s_count", f->name);
     if (text_labels(t, f, s)) text_printf(t, "}");
-    uint64_t count = atomic_load_explicit(&s->count, memory_order_relaxed);
-    text_printf(t, " %llu\n", (unsigned long long)(count > cumulative ? count : cumulative));
+    text_printf(t, " %llu\n", (unsigned long long)cumulative);
 }
 
 static void render_family(text *t, metric_family *f) {
@@ -407,7 +431,7 @@ static void render_process(text *t, const metrics *m) {
     }
     text_printf(t, "# HELP process_start_time_seconds Start time of the process since the epoch.\n"
                    "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds ");
-    text_value(t, (double)(m->started_ms / 1000));
+    text_value(t, m->started_s);
     text_printf(t, "\n");
 }
 

@@ -146,13 +146,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return answer(conn, MHD_HTTP_OK, PROMETHEUS_TEXT, body, len, MHD_RESPMEM_MUST_FREE);
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
-    (void)cls;
+void ops_mhd_log(void *cls, const char *fmt, va_list ap) {
+    const char *who = cls;
     char buf[512];
     vsnprintf(buf, sizeof(buf), fmt, ap);
     size_t n = strlen(buf);
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
-    log_warn("ops server", "detail=%s", buf);
+    log_warn(who ? who : "http server", "detail=%s", buf);
 }
 
 ops *ops_start(const of_config *cfg, metrics *m, char *errstr, size_t errsize) {
@@ -178,7 +178,7 @@ ops *ops_start(const of_config *cfg, metrics *m, char *errstr, size_t errsize) {
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     o->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, o,
-                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+                                 MHD_OPTION_EXTERNAL_LOGGER, ops_mhd_log, "ops server",
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)OPS_CONNECTIONS,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)OPS_IDLE_TIMEOUT_S,
@@ -194,6 +194,28 @@ ops *ops_start(const of_config *cfg, metrics *m, char *errstr, size_t errsize) {
 err:
     ops_stop(o);
     return NULL;
+}
+
+int ops_open(const of_config *cfg, const char *prefix, metrics **reg, ops **o, char *errstr,
+             size_t errsize) {
+    *reg = NULL;
+    *o = NULL;
+    if (!cfg->metrics_listen[0]) return OPS_OK;
+    if (!(*reg = metrics_new(prefix))) {
+        snprintf(errstr, errsize, "out of memory");
+        return OPS_ERR;
+    }
+    if (!(*o = ops_start(cfg, *reg, errstr, errsize))) {
+        metrics_free(*reg);
+        *reg = NULL;
+        return OPS_ERR;
+    }
+    return OPS_OK;
+}
+
+void ops_close(ops *o, metrics *reg) {
+    ops_stop(o);
+    metrics_free(reg);
 }
 
 /* The test hook: while the file exists, this turn of the main loop does

@@ -23,6 +23,7 @@
 #ifndef ORDERFLEET_OPS_H
 #define ORDERFLEET_OPS_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -53,6 +54,20 @@ int ops_port(const ops *o);
 
 /* Stops the server thread and frees the ops. NULL is fine. */
 void ops_stop(ops *o);
+
+/* For a program's main: when cfg->metrics_listen is set, a registry whose
+ * names start with prefix ("orderfleet_worker") in *reg and the endpoint
+ * serving it in *o; both NULL when it is empty. Returns OPS_OK, or OPS_ERR
+ * with the reason in errstr and nothing to free. Close with ops_close(). */
+int ops_open(const of_config *cfg, const char *prefix, metrics **reg, ops **o, char *errstr,
+             size_t errsize);
+
+/* Stops the endpoint, then frees the registry it rendered. NULLs are fine. */
+void ops_close(ops *o, metrics *reg);
+
+/* libmicrohttpd's error log (MHD_OPTION_EXTERNAL_LOGGER) as logfmt warnings,
+ * for every daemon of the project. */
+void ops_mhd_log(void *cls, const char *fmt, va_list ap);
 
 /* Parses "host:port" or "[v6]:port" (setting names the setting in errors)
  * into ss. Returns OPS_OK, or OPS_ERR with the reason in errstr. Shared with

@@ -188,17 +188,10 @@ int main(int argc, char **argv) {
 
     /* /healthz, /readyz and /metrics on metrics.listen, when set: on a
      * thread of their own, so a stuck loop is seen from outside. */
-    if (cfg.metrics_listen[0]) {
-        if (!(reg = metrics_new("orderfleet_worker"))) {
-            log_error("could not start", "error=\"out of memory\"");
-            status = EXIT_SOFTWARE;
-            goto out;
-        }
-        if (!(o = ops_start(&cfg, reg, errstr, sizeof(errstr)))) {
-            log_error("could not start", "error=%s", errstr);
-            status = EXIT_UNAVAILABLE;
-            goto out;
-        }
+    if (ops_open(&cfg, "orderfleet_worker", &reg, &o, errstr, sizeof(errstr)) != OPS_OK) {
+        log_error("could not start", "error=%s", errstr);
+        status = EXIT_UNAVAILABLE;
+        goto out;
     }
     if (!(e = engine_new(&cfg, &h, reg, o, errstr, sizeof(errstr)))) {
         log_error("could not start", "error=%s", errstr);
@@ -208,8 +201,7 @@ int main(int argc, char **argv) {
     status = engine_run(e, &run);
 out:
     engine_destroy(e);
-    ops_stop(o); /* after the engine, whose last turns still beat */
-    metrics_free(reg);
+    ops_close(o, reg); /* after the engine, whose last turns still beat */
     handler_unload(&h);
     if (have_cfg) config_free(&cfg);
     cli_free(&cli);

@@ -111,12 +111,10 @@ int main(int argc, char **argv) {
 
     /* /healthz, /readyz and /metrics (the process series) on
      * metrics.listen, like every long-running program. */
-    metrics *reg = NULL;
-    ops *o = NULL;
-    if (cfg.metrics_listen[0] && (!(reg = metrics_new("orderfleet_devbroker")) ||
-                                  !(o = ops_start(&cfg, reg, errstr, sizeof(errstr))))) {
-        log_error("could not start", "error=%s", reg ? errstr : "out of memory");
-        metrics_free(reg);
+    metrics *reg;
+    ops *o;
+    if (ops_open(&cfg, "orderfleet_devbroker", &reg, &o, errstr, sizeof(errstr)) != OPS_OK) {
+        log_error("could not start", "error=%s", errstr);
         config_free(&cfg);
         status = EXIT_UNAVAILABLE;
         goto out;
@@ -125,8 +123,7 @@ int main(int argc, char **argv) {
     devcluster *dc = devcluster_start(&cfg, nodes, errstr, sizeof(errstr));
     if (!dc) {
         log_error("cluster did not start", "error=%s", errstr);
-        ops_stop(o);
-        metrics_free(reg);
+        ops_close(o, reg);
         config_free(&cfg);
         status = EXIT_UNAVAILABLE;
         goto out;
@@ -146,8 +143,7 @@ int main(int argc, char **argv) {
     log_info("stopping", NULL);
     ops_set_ready(o, 0, "stopping");
     devcluster_destroy(dc);
-    ops_stop(o);
-    metrics_free(reg);
+    ops_close(o, reg);
     config_free(&cfg);
 out:
     cli_free(&cli);

@@ -755,14 +755,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
-    (void)cls;
-    char buf[512];
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    size_t n = strlen(buf);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
-    log_warn("http server", "detail=%s", buf);
-}
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
@@ -793,7 +785,7 @@ api_t *api_new(const of_config *cfg, requester_t *req, history_t *hist, gmetrics
     api->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, api,
         /* the logger first, so MHD logs nothing of its own before it */
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, ops_mhd_log, "http server",
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,

@@ -253,17 +253,10 @@ int main(int argc, char **argv) {
 
     /* /healthz, /readyz and /metrics on metrics.listen, when set: on a
      * thread of their own, so a stuck loop is seen from outside. */
-    if (cfg.metrics_listen[0]) {
-        if (!(reg = metrics_new("orderfleet_gateway"))) {
-            log_error("could not start", "error=\"out of memory\"");
-            status = EXIT_SOFTWARE;
-            goto out;
-        }
-        if (!(o = ops_start(&cfg, reg, errstr, sizeof(errstr)))) {
-            log_error("could not start", "error=%s", errstr);
-            status = EXIT_UNAVAILABLE;
-            goto out;
-        }
+    if (ops_open(&cfg, "orderfleet_gateway", &reg, &o, errstr, sizeof(errstr)) != OPS_OK) {
+        log_error("could not start", "error=%s", errstr);
+        status = EXIT_UNAVAILABLE;
+        goto out;
     }
     if (gmetrics_init(&gm, reg) != METRICS_OK) {
         log_error("could not start", "error=\"out of memory for metrics\"");
@@ -312,8 +305,7 @@ out:
     api_free(api);
     history_free(hist);
     requester_free(req);
-    ops_stop(o);
-    metrics_free(reg);
+    ops_close(o, reg);
     if (have_cfg) config_free(&cfg);
     cli_free(&cli);
     return status;

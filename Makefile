@@ -51,7 +51,7 @@ $(BUILD)/CMakeCache.txt: | deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
 
 build: deps $(BUILD)/CMakeCache.txt
-	cmake --build $(BUILD) -j $(JOBS)
+	deploy/build.sh $(BUILD) --all --jobs $(JOBS)
 
 demo: build
 	deploy/demo.sh $(BUILD)/bin

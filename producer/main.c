@@ -200,7 +200,7 @@ static void usage(FILE *f) {
             "  with --json the outcome as the JSON of OrderCompleted, and the others as\n"
             "  {\"orderId\":\"...\",\"result\":\"timed_out\"} (\"not_sent\", \"bad_reply\" with\n"
             "  \"error\", \"shutdown\"). The summary on stderr counts the results (load: with\n"
-            "  the reply latency p50, p99, p99.9 and max).\n"
+            "  the reply latency p50, p90, p99, p99.9 and max).\n"
             "  outcomes --expect prints a summary table (with --json, one object).\n"
             "  On a terminal, load and outcomes draw a progress line on stderr (not with -q).\n"
             "\n"

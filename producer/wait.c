@@ -262,10 +262,11 @@ int wait_finish(wait_session *ws, int interrupted, int invalid) {
     if (ws->keep_latencies && ws->n_latencies > 0) {
         size_t n = ws->n_latencies;
         qsort(ws->latencies_us, n, sizeof(*ws->latencies_us), cmp_i64);
-        log_info("reply latency", "mode=%s replies=%zu p50_ms=%.1f p99_ms=%.1f p999_ms=%.1f "
-                 "max_ms=%.1f left_out=%llu",
+        log_info("reply latency", "mode=%s replies=%zu p50_ms=%.1f p90_ms=%.1f p99_ms=%.1f "
+                 "p999_ms=%.1f max_ms=%.1f left_out=%llu",
                  ws->mode, n, quantile_ms(ws->latencies_us, n, 0.50),
-                 quantile_ms(ws->latencies_us, n, 0.99), quantile_ms(ws->latencies_us, n, 0.999),
+                 quantile_ms(ws->latencies_us, n, 0.90), quantile_ms(ws->latencies_us, n, 0.99),
+                 quantile_ms(ws->latencies_us, n, 0.999),
                  (double)ws->latencies_us[n - 1] / 1000.0,
                  (unsigned long long)ws->latencies_lost);
     }

@@ -34,6 +34,7 @@ os.makedirs(LOGS, exist_ok=True)
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00-%s-00f067aa0ba902b7-01" % TRACE_ID
 ORDERS = 30
+SECRET = "orderfleet-test-secret-5f3a"
 
 procs = []
 failures = []
@@ -163,8 +164,12 @@ def main():
               "ORDERFLEET_METRICS_LIVENESS_MS": "1000"}
     worker_stall = os.path.join(stall_dir, "worker")
     gateway_stall = os.path.join(stall_dir, "gateway")
-    worker = start("worker", ["order-worker", "-b", bootstrap],
-                   dict(common, ORDERFLEET_TEST_STALL_FILE=worker_stall))
+    # At debug level, with a secret among its Kafka properties: the secret
+    # must appear in no log line (it is unused: the broker speaks PLAINTEXT).
+    worker = start("worker", ["order-worker", "-b", bootstrap, "-v",
+                              "-X", "ssl.key.password=" + SECRET],
+                   dict(common, ORDERFLEET_TEST_STALL_FILE=worker_stall,
+                        ORDERFLEET_KAFKA_SASL_PASSWORD=SECRET))
     gateway = start("gateway", ["order-gateway", "-b", bootstrap, "-l", "127.0.0.1:0",
                                 "--log-format", "json"],
                     dict(common, ORDERFLEET_TEST_STALL_FILE=gateway_stall))
@@ -291,6 +296,7 @@ def main():
         if not all(k in o for k in ("ts", "level", "prog", "msg")):
             fail("gateway log line lacks ts/level/prog/msg: %r" % line)
             break
+    check(SECRET not in log_text(worker), "the worker logged a secret property")
     # Nothing per order at info level: a handful of lines for 30 orders.
     info = [l for l in log_text(worker).splitlines() if "level=info" in l]
     check(not any(oid in l for l in info for oid in ids), "an order id in an info line")

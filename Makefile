@@ -12,8 +12,8 @@ CHAOS_RUNS ?= 5
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 
-.PHONY: all deps deps-e2e deps-bench bench build demo test test-unit test-integration test-e2e chaos test-asan \
-        kafka-start kafka-stop format clean help
+.PHONY: all deps deps-e2e deps-bench bench bench-smoke build demo test test-unit test-integration \
+        test-e2e chaos test-asan kafka-start kafka-stop format clean help
 
 all: build
 
@@ -24,7 +24,8 @@ help:
 	@echo "make test-integration  only the integration tests (embedded mock cluster)"
 	@echo "make test-e2e          only the e2e tests (real Apache Kafka, fetched with Maven)"
 	@echo "make chaos             the chaos e2e tests, long versions, 5 times (CHAOS_RUNS=N)"
-	@echo "make bench             gateway latency and rate vs the raw Kafka round trip (real Kafka)"
+	@echo "make bench             orderfleet beside Kafka's tools on real Kafka: build/bench/report.md"
+	@echo "make bench-smoke       every bench section small (~2 min, in CI): proves the harness only"
 	@echo "make kafka-start       a real local Kafka (deploy/kafka-local.sh); kafka-stop"
 	@echo "make test-asan         unit and integration tests built with ASan+UBSan"
 	@echo "make build             configure and build into $(BUILD)/ (programs in $(BUILD)/bin)"
@@ -40,12 +41,17 @@ deps:
 deps-e2e: deps
 	@deploy/install-deps.sh deploy/packages-e2e.txt
 
-# The benchmark also needs wrk and hey (HTTP load) from Debian.
+# The benchmark also needs wrk and hey (HTTP load), gnuplot (the report's plots)
+# and valgrind (callgrind: instructions per order) from Debian.
 deps-bench: deps-e2e
 	@deploy/install-deps.sh deploy/packages-bench.txt
 
 bench: build deps-bench
 	tests/bench/bench.sh $(BUILD)/bin $(BUILD)/bench
+
+# Every section small: its numbers mean nothing, it proves the harness (CI).
+bench-smoke: build deps-bench
+	tests/bench/bench.sh $(BUILD)/bin $(BUILD)/bench-smoke --smoke
 
 $(BUILD)/CMakeCache.txt: | deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)

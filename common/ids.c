@@ -4,12 +4,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
 #include "common/timeutil.h"
 
-void id_random_bytes(void *buf, size_t len) {
-    unsigned char *p = buf;
+/* Fills buf from the kernel's CSPRNG, retrying interrupted calls. */
+static void fill_random(unsigned char *p, size_t len) {
     while (len > 0) {
         ssize_t n = getrandom(p, len, 0);
         if (n < 0) {
@@ -24,6 +25,41 @@ void id_random_bytes(void *buf, size_t len) {
     }
 }
 
+/* Every record carries two random ids (ce_id, a span id), so a system call
+ * each was a measurable share of the worker's time: each thread draws
+ * RANDOM_BLOCK bytes at a time instead and hands them out once each. The
+ * block is per thread (no lock, nothing shared); the programs never fork
+ * after drawing, so no two processes hand out the same bytes. */
+#define RANDOM_BLOCK 512
+
+typedef struct random_block {
+    unsigned char bytes[RANDOM_BLOCK];
+    size_t used; /* RANDOM_BLOCK: empty */
+} random_block;
+
+static _Thread_local random_block thread_random = {.used = RANDOM_BLOCK};
+
+void id_random_bytes(void *buf, size_t len) {
+    unsigned char *p = buf;
+    random_block *rb = &thread_random;
+    if (len > RANDOM_BLOCK / 4) { /* large requests straight from the kernel */
+        fill_random(p, len);
+        return;
+    }
+    while (len > 0) {
+        if (rb->used == RANDOM_BLOCK) {
+            fill_random(rb->bytes, RANDOM_BLOCK);
+            rb->used = 0;
+        }
+        size_t n = RANDOM_BLOCK - rb->used < len ? RANDOM_BLOCK - rb->used : len;
+        memcpy(p, rb->bytes + rb->used, n);
+        memset(rb->bytes + rb->used, 0, n); /* handed out once */
+        rb->used += n;
+        p += n;
+        len -= n;
+    }
+}
+
 void id_uuid7(char out[ID_UUID_LEN + 1]) {
     unsigned char b[16];
     uint64_t ms = (uint64_t)time_now_ms();
@@ -31,8 +67,12 @@ void id_uuid7(char out[ID_UUID_LEN + 1]) {
     for (int i = 0; i < 6; i++) b[i] = (unsigned char)(ms >> (40 - 8 * i));
     b[6] = (unsigned char)(0x70 | (b[6] & 0x0f)); /* version 7 */
     b[8] = (unsigned char)(0x80 | (b[8] & 0x3f)); /* variant 10 */
-    snprintf(out, ID_UUID_LEN + 1,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-             b[13], b[14], b[15]);
+    static const char hex[] = "0123456789abcdef";
+    char *o = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) *o++ = '-';
+        *o++ = hex[b[i] >> 4];
+        *o++ = hex[b[i] & 0x0f];
+    }
+    *o = '\0';
 }

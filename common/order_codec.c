@@ -49,15 +49,44 @@ int codec_utf8_valid(const char *s, size_t len) {
     return 1;
 }
 
+/* Where check_strings() is: one field (and its index, when repeated) per
+ * level of nesting, so that the path of a bad string ("items[2].sku") is
+ * written only when there is one. */
+typedef struct string_frame {
+    const ProtobufCFieldDescriptor *fd;
+    size_t index;
+} string_frame;
+
+#define STRING_DEPTH_MAX 8 /* OrderPlaced nests two deep (items, attributes) */
+
+/* Writes "<path>: invalid UTF-8" into errstr from the frames. */
+static void bad_string(const string_frame *frames, size_t depth, char *errstr, size_t errsize) {
+    char path[UTF8_PATH_MAX];
+    size_t used = 0;
+    for (size_t d = 0; d < depth && used < sizeof(path); d++) {
+        const ProtobufCFieldDescriptor *fd = frames[d].fd;
+        int w = fd->label == PROTOBUF_C_LABEL_REPEATED
+                    ? snprintf(path + used, sizeof(path) - used, "%s%s[%zu]", d ? "." : "",
+                               fd->name, frames[d].index)
+                    : snprintf(path + used, sizeof(path) - used, "%s%s", d ? "." : "", fd->name);
+        used += w > 0 ? (size_t)w : 0;
+    }
+    if (used >= sizeof(path)) used = sizeof(path) - 1;
+    path[used] = '\0';
+    snprintf(errstr, errsize, "%s: invalid UTF-8", path);
+}
+
 /* Checks every string field of msg, recursing into sub-messages (map entries
  * are sub-messages too, so attribute keys and values are covered). On the
  * first bad string writes "<path>: invalid UTF-8" into errstr, the path in
  * proto names with repeated indexes ("items[2].sku"), and returns 0. Cost:
- * one pass over every string byte. protobuf-c NUL-terminates what it
- * unpacks, so a string with an embedded NUL is checked up to that NUL: the
- * part every C reader of the message sees. */
-static int check_strings(const ProtobufCMessage *msg, char *path, size_t used, char *errstr,
-                         size_t errsize) {
+ * one pass over every string byte, nothing else on the good path (the path
+ * is built only for an error). protobuf-c NUL-terminates what it unpacks, so
+ * a string with an embedded NUL is checked up to that NUL: the part every C
+ * reader of the message sees. Nesting deeper than STRING_DEPTH_MAX is not
+ * descended into (no such message exists in the schema). */
+static int check_strings(const ProtobufCMessage *msg, string_frame *frames, size_t depth,
+                         char *errstr, size_t errsize) {
     const ProtobufCMessageDescriptor *desc = msg->descriptor;
     const char *base = (const char *)msg;
 
@@ -77,23 +106,16 @@ static int check_strings(const ProtobufCMessage *msg, char *path, size_t used, c
         for (size_t i = 0; i < n; i++) {
             const void *v = values[i];
             if (v == NULL) continue;
-            /* path[0..used) is the parent's "items[2]." prefix; append ours. */
-            int w = fd->label == PROTOBUF_C_LABEL_REPEATED
-                        ? snprintf(path + used, UTF8_PATH_MAX - used, "%s[%zu]", fd->name, i)
-                        : snprintf(path + used, UTF8_PATH_MAX - used, "%s", fd->name);
-            size_t end = used + (w > 0 ? (size_t)w : 0);
-            if (end > UTF8_PATH_MAX - 1) end = UTF8_PATH_MAX - 1;
-
+            frames[depth] = (string_frame){fd, i};
             if (fd->type == PROTOBUF_C_TYPE_STRING) {
                 const char *s = v;
                 if (!codec_utf8_valid(s, strlen(s))) {
-                    snprintf(errstr, errsize, "%s: invalid UTF-8", path);
+                    bad_string(frames, depth + 1, errstr, errsize);
                     return 0;
                 }
-            } else {
-                if (end < UTF8_PATH_MAX - 1) path[end++] = '.';
-                path[end] = '\0';
-                if (!check_strings(v, path, end, errstr, errsize)) return 0;
+            } else if (depth + 1 < STRING_DEPTH_MAX &&
+                       !check_strings(v, frames, depth + 1, errstr, errsize)) {
+                return 0;
             }
         }
     }
@@ -109,8 +131,8 @@ static ProtobufCMessage *decode(const ProtobufCMessageDescriptor *desc, const ch
         snprintf(errstr, errsize, "malformed protobuf: not a valid %s (%zu bytes)", name, len);
         return NULL;
     }
-    char path[UTF8_PATH_MAX] = "";
-    if (!check_strings(msg, path, 0, errstr, errsize)) {
+    string_frame frames[STRING_DEPTH_MAX];
+    if (!check_strings(msg, frames, 0, errstr, errsize)) {
         protobuf_c_message_free_unpacked(msg, NULL);
         return NULL;
     }

@@ -1057,6 +1057,7 @@ static void serve(engine *e, int wait_ms, int consume_records) {
     handle_failures(e);
     release_due(e);
     if (consume_records) update_flow(e);
+    pool_nudge(e->pool); /* a slow call among short ones: wake another thread */
     wmetrics_publish(&e->wm, &e->stats, e->running, e->jobs, e->bytes, e->nparts);
 }
 

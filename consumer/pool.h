@@ -14,6 +14,10 @@
  *
  * Cost: one mutex and condition variable for the queue of submitted tasks,
  * one mutex for the done list; a submit or a completion is O(1). Threads
+ * are woken only when needed: one per queued task while tasks are long (on
+ * average over SHORT_TASK_US), but while they are short the threads already
+ * awake take the queued ones as they finish, since waking a thread costs
+ * more than such a task (see should_wake() in pool.c). Threads
  * are started with a 1 MiB stack (virtual: only the pages used count), so
  * hundreds of them stay cheap.
  *
@@ -54,6 +58,11 @@ void pool_free(pool *p);
 
 /* Queues task to be run by the next free thread, first in first out. O(1). */
 void pool_submit(pool *p, pool_task *task);
+
+/* Wakes a thread for the queue if the threads awake have taken nothing for
+ * a while (short tasks, and one of them got stuck in a slow call). The
+ * owner calls it now and then (each loop turn); O(1). */
+void pool_nudge(pool *p);
 
 /* Takes every finished task, oldest first, as a list linked by next (NULL
  * when none). O(1). */

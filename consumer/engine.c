@@ -1572,10 +1572,19 @@ engine *engine_new(const of_config *cfg, const handler *h, metrics *m, ops *o, c
     /* The consumer: offsets are stored and committed by us alone, only for
      * done work; a new group starts from the earliest record so an order
      * placed before the first worker started is still processed. */
+    /* Memory: a consumed record keeps the whole fetch response it came in
+     * alive, and a worker holds up to worker.max_buffered records, some for
+     * a long time (waiting for their key, or for Kafka's acknowledgement):
+     * with librdkafka's defaults (responses up to 50 MiB, 64 MiB prefetched)
+     * a busy worker peaked at 71 MiB. Responses of at most 1 MiB and 8 MiB
+     * prefetched (some 17,000 orders ahead) brought it to 58 MiB, and the
+     * zero-latency pipeline ran no slower (make bench, docs/decisions.md).
+     * librdkafka still fetches a larger single record whole. */
     const char *consumer_defaults[] = {
         "client.id", "order-worker", "auto.offset.reset", "earliest",
         "partition.assignment.strategy", engine_default_assignor(), "session.timeout.ms",
-        "10000", (m || o) ? "statistics.interval.ms" : NULL, "1000", NULL};
+        "10000", "queued.max.messages.kbytes", "8192", "fetch.max.bytes", "1048576",
+        (m || o) ? "statistics.interval.ms" : NULL, "1000", NULL};
     const char *consumer_enforced[] = {"group.id", cfg->worker_group, "enable.auto.commit",
                                        "false", "enable.auto.offset.store", "false",
                                        /* exactly-once reads only committed records: not the

@@ -68,19 +68,19 @@ struct pool {
  * costs far less than waking others (zero-latency handlers: most of the
  * worker's time went to futex wake-ups and context switches), unless no
  * task has been taken for STALL_US: a slow call among short ones. */
-static int should_wake(const pool *p, int64_t now_us) {
+static int should_wake(const pool *p) {
     if (p->idle <= p->pending) return 0; /* no sleeper left to wake */
     size_t awake_free = p->nthreads - p->idle - p->running;
     if (p->queued <= awake_free + p->pending) return 0;
     if (p->running == 0) return 1;
     if (atomic_load_explicit(&p->avg_task_us, memory_order_relaxed) >= SHORT_TASK_US) return 1;
-    return now_us - p->last_take_us > STALL_US;
+    return time_mono_us() - p->last_take_us > STALL_US; /* the clock only when it decides */
 }
 
 /* Signals one sleeping thread when should_wake() says so (qlock held). */
 static void wake_if_needed(pool *p) {
     if (!p->qhead) return;
-    if (should_wake(p, time_mono_us())) {
+    if (should_wake(p)) {
         p->pending++;
         pthread_cond_signal(&p->qcond);
     }

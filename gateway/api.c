@@ -23,9 +23,10 @@
 #include "common/prefer.h"
 #include "common/recent.h"
 #include "common/timeutil.h"
+#include "gateway/route.h"
 
-#define ORDERS_PATH "/v1/orders"
-#define ORDER_ID_MAX 128
+#define ORDERS_PATH ROUTE_ORDERS_PATH
+#define ORDER_ID_MAX ROUTE_ORDER_ID_MAX
 #define IDEMPOTENCY_KEY_MAX 255
 /* Retry-After seconds: for a pending order, and for a busy or cut-off
  * gateway. */
@@ -66,7 +67,7 @@ typedef struct api_request {
     struct MHD_Connection *conn;
     struct api_request *next_waiter;
     int64_t started_us;
-    int route;
+    route rt; /* what the path names, set by the first call */
     char *body; /* the POST body, NUL-terminated, grown up to gateway.max_body */
     size_t len, cap;
     int too_large;
@@ -82,8 +83,6 @@ typedef struct api_request {
     int retry_after; /* seconds, 0: none */
     char order_id[ORDER_ID_MAX + 1];
 } api_request;
-
-enum { ROUTE_NONE, ROUTE_ORDERS, ROUTE_ORDER, ROUTE_HEALTHZ, ROUTE_READYZ };
 
 struct api {
     const of_config *cfg;
@@ -207,8 +206,8 @@ static enum MHD_Result send_answer(api_t *api, api_request *rq) {
             add_header(resp, "Preference-Applied", s);
     }
     if (rq->status == 405)
-        add_header(resp, MHD_HTTP_HEADER_ALLOW, rq->route == ROUTE_ORDERS ? "POST" : "GET, HEAD");
-    if (rq->route == ROUTE_ORDERS) add_header(resp, MHD_HTTP_HEADER_VARY, "Prefer");
+        add_header(resp, MHD_HTTP_HEADER_ALLOW, rq->rt.kind == ROUTE_ORDERS ? "POST" : "GET, HEAD");
+    if (rq->rt.kind == ROUTE_ORDERS) add_header(resp, MHD_HTTP_HEADER_VARY, "Prefer");
     /* A stopping gateway closes each connection after its answer, so no
      * idle keep-alive connection holds up the exit. */
     if (api->stopping) add_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -220,32 +219,6 @@ static enum MHD_Result send_answer(api_t *api, api_request *rq) {
 }
 
 /* ---- routing ------------------------------------------------------------ */
-
-/* An order id usable in a URL path segment as it is: 1..128 characters of
- * RFC 3986's unreserved set. */
-static int order_id_valid(const char *id) {
-    size_t n = strlen(id);
-    if (n == 0 || n > ORDER_ID_MAX) return 0;
-    for (const char *p = id; *p; p++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.' || c == '_' || c == '~'))
-            return 0;
-    }
-    return 1;
-}
-
-static int route_of(const char *url, const char **id) {
-    *id = NULL;
-    if (strcmp(url, ORDERS_PATH) == 0) return ROUTE_ORDERS;
-    if (strncmp(url, ORDERS_PATH "/", sizeof(ORDERS_PATH)) == 0) {
-        *id = url + sizeof(ORDERS_PATH);
-        return ROUTE_ORDER;
-    }
-    if (strcmp(url, "/healthz") == 0) return ROUTE_HEALTHZ;
-    if (strcmp(url, "/readyz") == 0) return ROUTE_READYZ;
-    return ROUTE_NONE;
-}
 
 /* application/json, with or without parameters (charset=utf-8). */
 static int media_type_json(const char *ct) {
@@ -481,7 +454,7 @@ static void place_order(api_t *api, api_request *rq) {
         /* Not placed, or perhaps not: send it again, under the same order id,
          * so that even a first attempt that did land stays one order. */
     } else if (order->order_id && *order->order_id) {
-        if (!order_id_valid(order->order_id)) {
+        if (!route_order_id_valid(order->order_id, strlen(order->order_id))) {
             problem(rq, 400, "invalid-order",
                     json_pack("{s:[{s:s, s:s}], s:i}", "errors", "field", "orderId", "reason",
                               "1 to 128 characters of A-Z a-z 0-9 - . _ ~", "errorCount", 1),
@@ -567,8 +540,9 @@ done:
 
 /* ---- GET /v1/orders/{id} ------------------------------------------------ */
 
-static void get_order(api_t *api, api_request *rq, const char *id) {
-    if (!order_id_valid(id)) {
+static void get_order(api_t *api, api_request *rq) {
+    const char *id = rq->rt.order_id;
+    if (rq->rt.bad_id) {
         problem(rq, 404, "unknown-order", NULL,
                 "no order has the id \"%.*s\": ids are 1 to %d characters of A-Z a-z 0-9 - . _ ~",
                 ORDER_ID_MAX, id, ORDER_ID_MAX);
@@ -600,10 +574,8 @@ static void answer_text(api_request *rq, unsigned status, const char *text) {
 /* First call for a request: routes it and rejects what can be rejected
  * from the headers alone. Returns 1 when an answer is prepared. */
 static int on_headers(api_t *api, api_request *rq, const char *url, const char *method) {
-    const char *id;
-    rq->route = route_of(url, &id);
     int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    switch (rq->route) {
+    switch (route_parse(url, &rq->rt)) {
     case ROUTE_NONE:
         problem(rq, 404, "not-found", NULL, "no resource at %s: the API is POST %s and GET %s/{id}",
                 url, ORDERS_PATH, ORDERS_PATH);
@@ -698,10 +670,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    const char *id;
-    switch (route_of(url, &id)) {
+    switch (rq->rt.kind) {
     case ROUTE_ORDERS: place_order(api, rq); break;
-    case ROUTE_ORDER: get_order(api, rq, id); break;
+    case ROUTE_ORDER: get_order(api, rq); break;
     case ROUTE_HEALTHZ: answer_text(rq, 200, "ok\n"); break;
     case ROUTE_READYZ: {
         const char *why = api_not_ready(api);
@@ -719,17 +690,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 /* MHD's end of a request, answered or not: the access log line, and rq is
  * freed. A request still suspended here can only be a daemon being torn
  * down, after every wait was reported. */
-/* The route as a metrics label: the path pattern, never the order id. */
-static const char *route_label(int route) {
-    switch (route) {
-    case ROUTE_ORDERS: return ORDERS_PATH;
-    case ROUTE_ORDER: return ORDERS_PATH "/{id}";
-    case ROUTE_HEALTHZ: return "/healthz";
-    case ROUTE_READYZ: return "/readyz";
-    default: return "other";
-    }
-}
-
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     api_t *api = cls;
@@ -737,7 +697,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     if (!rq) return;
     int64_t us = time_mono_us() - rq->started_us;
-    gmetrics_request(api->metrics, route_label(rq->route),
+    gmetrics_request(api->metrics, route_label(rq->rt.kind),
                      toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? rq->status : 0, us);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         log_info("request ended early", "status=%u order_id=%s termination=%d latency_us=%lld",

@@ -1,0 +1,48 @@
+#include "gateway/route.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int unreserved(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+int route_order_id_valid(const char *id, size_t len) {
+    if (len == 0 || len > ROUTE_ORDER_ID_MAX) return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!unreserved(id[i])) return 0;
+    return 1;
+}
+
+route_kind route_parse(const char *path, route *out) {
+    static const char orders[] = ROUTE_ORDERS_PATH;
+    const size_t n = sizeof(orders) - 1;
+    memset(out, 0, offsetof(route, order_id) + 1);
+    out->kind = ROUTE_NONE;
+    if (strcmp(path, orders) == 0) {
+        out->kind = ROUTE_ORDERS;
+    } else if (strncmp(path, orders, n) == 0 && path[n] == '/') {
+        const char *id = path + n + 1;
+        size_t len = strlen(id);
+        out->kind = ROUTE_ORDER;
+        out->bad_id = !route_order_id_valid(id, len);
+        snprintf(out->order_id, sizeof(out->order_id), "%.*s", ROUTE_ORDER_ID_MAX, id);
+    } else if (strcmp(path, "/healthz") == 0) {
+        out->kind = ROUTE_HEALTHZ;
+    } else if (strcmp(path, "/readyz") == 0) {
+        out->kind = ROUTE_READYZ;
+    }
+    return out->kind;
+}
+
+const char *route_label(route_kind kind) {
+    switch (kind) {
+    case ROUTE_ORDERS: return ROUTE_ORDERS_PATH;
+    case ROUTE_ORDER: return ROUTE_ORDERS_PATH "/{id}";
+    case ROUTE_HEALTHZ: return "/healthz";
+    case ROUTE_READYZ: return "/readyz";
+    case ROUTE_NONE: break;
+    }
+    return "other";
+}

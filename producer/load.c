@@ -397,6 +397,8 @@ int mode_load(const mode_ctx *ctx, const load_opts *o) {
         log_info("load finished", "generated=%ld invalid=%llu soldout=%llu", i,
                  (unsigned long long)broken, (unsigned long long)g->kinds[KIND_SOLDOUT]);
         rc = wait_finish(&ws, interrupted, 0);
+        if (o->latency_file && wait_write_latencies(&ws, o->latency_file) != 0 && rc == 0)
+            rc = EXIT_IOERR;
         goto done;
     }
 

@@ -63,6 +63,7 @@ enum {
     OPT_TIMEOUT,
     OPT_WAIT,
     OPT_DEADLINE,
+    OPT_LATENCY_FILE,
     OPT_LAST
 };
 
@@ -84,6 +85,7 @@ static const struct option long_options[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"wait", no_argument, NULL, OPT_WAIT},
     {"deadline", required_argument, NULL, OPT_DEADLINE},
+    {"latency-file", required_argument, NULL, OPT_LATENCY_FILE},
     {NULL, 0, NULL, 0},
 };
 
@@ -93,7 +95,7 @@ static unsigned option_modes(int opt) {
     case OPT_CUSTOMER: case OPT_CURRENCY: case OPT_ITEM: case OPT_ATTR: case OPT_ORDER_ID:
         return M_PLACE;
     case OPT_COUNT: case OPT_RATE: case OPT_CUSTOMERS: case OPT_INVALID_SHARE:
-    case OPT_SOLDOUT_SHARE: case OPT_SEED: case OPT_IDS:
+    case OPT_SOLDOUT_SHARE: case OPT_SEED: case OPT_IDS: case OPT_LATENCY_FILE:
         return M_LOAD;
     case OPT_EXPECT: case OPT_TIMEOUT: return M_OUTCOMES;
     case OPT_WAIT: case OPT_DEADLINE: return M_PLACE | M_SEND | M_LOAD;
@@ -163,6 +165,8 @@ static void usage(FILE *f) {
             "  --soldout-share F          share of orders with a sold-out item (default 0.03)\n"
             "  --seed N                   the same orders for the same N (default: random)\n"
             "  --ids                      print acknowledged ids (default: stdout stays empty)\n"
+            "  --latency-file FILE        with --wait: every reply latency (send -> reply), in\n"
+            "                             ms, ascending, one per line (for a latency CDF)\n"
             "\n"
             "outcomes options:\n"
             "  --expect FILE|-            order ids to account for, one per line (the stdout\n"
@@ -328,6 +332,7 @@ static int mode_option(args *a, int opt, const char *arg) {
         a->load.has_seed = 1;
         break;
     case OPT_IDS: a->load.ids = 1; break;
+    case OPT_LATENCY_FILE: a->load.latency_file = arg; break;
     case OPT_EXPECT: a->outcomes.expect = arg; break;
     case OPT_TIMEOUT: bad = parse_double(name, arg, 0, 1e9, &a->outcomes.timeout_s); break;
     case OPT_WAIT: a->wait = 1; break;
@@ -411,6 +416,8 @@ static int check_args(args *a) {
             return usage_error("--%s is not an option of mode %s", option_name(opt), mode);
     if (a->seen[OPT_DEADLINE - OPT_FIRST] && !a->wait)
         return usage_error("--deadline only applies with --wait");
+    if (a->seen[OPT_LATENCY_FILE - OPT_FIRST] && !a->wait)
+        return usage_error("--latency-file only applies with --wait");
 
     switch (a->mode) {
     case MODE_PLACE: {

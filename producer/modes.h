@@ -58,6 +58,7 @@ typedef struct load_opts {
     int has_seed;
     uint64_t seed;        /* --seed, when has_seed */
     int ids;              /* --ids: print acknowledged ids */
+    const char *latency_file; /* --latency-file (with --wait): every reply latency, ms */
 } load_opts;
 
 typedef struct outcomes_opts {
@@ -192,6 +193,12 @@ int wait_drain(wait_session *ws, void (*tick)(void *opaque), void *opaque);
  * summary and returns the exit status (mode_exit_status()). interrupted and
  * invalid are the mode's own flags. */
 int wait_finish(wait_session *ws, int interrupted, int invalid);
+
+/* After wait_finish(): writes every reply latency kept (keep_latencies), in
+ * ms with microsecond digits, ascending, one per line, to path (created or
+ * truncated). Returns 0, or -1 after logging why the file could not be
+ * written. */
+int wait_write_latencies(const wait_session *ws, const char *path);
 
 /* Frees the requester and the latencies. A zeroed session is fine. */
 void wait_free(wait_session *ws);

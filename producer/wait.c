@@ -278,6 +278,23 @@ int wait_finish(wait_session *ws, int interrupted, int invalid) {
                             c[WAIT_FAILED] > 0 || c[WAIT_BAD_REPLY] > 0);
 }
 
+int wait_write_latencies(const wait_session *ws, const char *path) {
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        log_error("cannot write the latency file", "path=%s error=%s", path, strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < ws->n_latencies; i++)
+        fprintf(f, "%.3f\n", (double)ws->latencies_us[i] / 1000.0);
+    int failed = ferror(f);
+    if (fclose(f) != 0) failed = 1;
+    if (failed) {
+        log_error("cannot write the latency file", "path=%s error=%s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 void wait_free(wait_session *ws) {
     requester_free(ws->req);
     free(ws->latencies_us);

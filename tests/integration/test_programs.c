@@ -864,7 +864,9 @@ static void test_wait_send(void **state) {
 }
 
 /* load --count 200 --wait with a worker: 200 lines, each a distinct order
- * FULFILLED or REJECTED, exit 0, and a summary with the latency p99. */
+ * FULFILLED or REJECTED, exit 0, a summary with the latency p99, and
+ * --latency-file with 200 latencies in ascending order, the last one the
+ * summary's max_ms. */
 static void test_wait_load(void **state) {
     tk_fixture *fx = *state;
     enum { N = 200 };
@@ -873,7 +875,12 @@ static void test_wait_load(void **state) {
     pid_t w = start_worker(fx, "it-wait-worker-load", log, sizeof(log));
 
     tk_result res;
-    const char *args[] = {"-b", bs, "load", "--count", "200", "--wait", NULL};
+    char latency_file[512];
+    snprintf(latency_file, sizeof(latency_file), "%s/wait-load-latencies.txt",
+             ORDERFLEET_TEST_LOG_DIR);
+    unlink(latency_file);
+    const char *args[] = {"-b", bs, "load", "--count", "200", "--wait", "--latency-file",
+                          latency_file, NULL};
     if (tk_run("wait-load", "order-producer", args, NULL, 60000, &res) != 0) tk_dump_log(log);
     expect_status(&res, 0);
     char *lines[N + 1];
@@ -898,6 +905,20 @@ static void test_wait_load(void **state) {
     assert_int_equal(logfmt_value(res.err, "replies"), N);
     expect_contains("stderr", res.err, " p99_ms=");
     expect_contains("stderr", res.err, " max_ms=");
+    FILE *lf = fopen(latency_file, "r");
+    if (!lf) fail_msg("--latency-file: %s was not written", latency_file);
+    double ms, last = -1;
+    int count = 0;
+    while (fscanf(lf, "%lf", &ms) == 1) {
+        if (ms < last) fail_msg("--latency-file: %.3f after %.3f, not ascending", ms, last);
+        last = ms;
+        count++;
+    }
+    fclose(lf);
+    assert_int_equal(count, N);
+    const char *max = strstr(res.err, " max_ms=");
+    double off = strtod(max + 8, NULL) - last; /* the summary has one decimal */
+    assert_true(off < 0.051 && off > -0.051);
     tk_result_free(&res);
     stop_worker(fx, w, log);
 }

@@ -11,7 +11,7 @@
 #
 # gateway.csv: path,rate,requests,p50_ms,p90_ms,p99_ms,p999_ms,max_ms,errors
 # gateway-max.csv: path,requests_per_s,p50_ms,p99_ms,errors
-# latency-gateway-<rate>.txt: every latency of that run, in ms
+# latency-gateway-<rate>.txt, latency-raw-<rate>.txt: every latency of that run, in ms
 duration=$(sized 10 3)
 csv_init "$out/gateway.csv" path rate requests p50_ms p90_ms p99_ms p999_ms max_ms errors
 csv_init "$out/gateway-max.csv" path requests_per_s p50_ms p99_ms errors
@@ -94,7 +94,8 @@ for share in $(sized "25 50 75" "50"); do
   rate=$(python3 -c "print(max(10, int($gmax * $share / 100)))")
   say "at $rate/s ($share% of the gateway's maximum), ${duration}s each: raw, then gateway"
   "$bin/order-producer" -b "$b" load --count $((rate * duration)) --rate "$rate" --wait \
-    --deadline 30000 >/dev/null 2>"$out/gateway-raw-$rate.log" ||
+    --deadline 30000 --latency-file "$out/latency-raw-$rate.txt" \
+    >/dev/null 2>"$out/gateway-raw-$rate.log" ||
     die "order-producer load --wait failed (see $out/gateway-raw-$rate.log)"
   raw_row "gateway-raw-$rate" "$rate"
   # hey's -q is per client: enough clients that none needs more than 50/s

@@ -109,19 +109,25 @@ stop_pids() {
 # on NAME's topics as fast as they go and waits for every outcome; leaves
 # OUT/NAME.json (order-producer outcomes --json: ordersPlaced, lost,
 # throughputPerSecond from the first order placed to the last outcome).
+# The CPU seconds of the two are left in OUT/NAME.cpu-load and
+# OUT/NAME.cpu-outcomes.
 place_and_await() {
   local name=$1 n=$2
   shift 2
-  "$bin/order-producer" -b "$b" load --count "$n" --ids -q "$@" >"$out/$name-ids.txt" \
-    2>"$out/$name-load.log" || die "placing the $name orders failed (see $out/$name-load.log)"
-  "$bin/order-producer" -b "$b" outcomes --expect "$out/$name-ids.txt" --timeout 600 --json \
+  cpu_of "$out/$name.cpu-load" "$bin/order-producer" -b "$b" load --count "$n" --ids -q "$@" \
+    >"$out/$name-ids.txt" 2>"$out/$name-load.log" ||
+    die "placing the $name orders failed (see $out/$name-load.log)"
+  cpu_of "$out/$name.cpu-outcomes" "$bin/order-producer" -b "$b" outcomes \
+    --expect "$out/$name-ids.txt" --timeout 600 --json \
     >"$out/$name.json" 2>>"$out/$name-load.log" || die "$name: orders without an outcome"
 }
 
 # engine_run NAME COUNT WORKERS PARTITIONS [worker flags...]: fresh topics,
 # WORKERS workers in a group of their own, COUNT orders through them; leaves
 # OUT/NAME.json, and in OUT/NAME.proc one line per worker: "pid cpu_seconds
-# peak_rss_kib", read just before they are stopped.
+# peak_rss_kib", read just before they are stopped; in OUT/NAME.cpu-broker the
+# broker's CPU seconds while the orders went through (not the topics' creation
+# or the group's join).
 engine_run() {
   local name=$1 n=$2 nw=$3 parts=$4 i ws=()
   shift 4
@@ -132,10 +138,35 @@ engine_run() {
     ws+=("$worker_pid")
   done
   await_assigned "$name"
+  local bp b0
+  bp=$(broker_pid)
+  b0=$(cpu_seconds "$bp")
   place_and_await "$name" "$n"
+  calc "$(cpu_seconds "$bp") - $b0" >"$out/$name.cpu-broker"
   for i in "${ws[@]}"; do echo "$i $(cpu_seconds "$i") $(peak_rss_kib "$i")" >>"$out/$name.proc"; done
   stop_pids "${ws[@]}" || die "a worker of $name did not stop cleanly (see $out/$name-worker-*.log)"
 }
+
+# cpu_of FILE CMD...: runs CMD and writes the CPU seconds (user + system) it
+# and its children used to FILE; returns CMD's status. bash's `times` in a
+# subshell counts exactly the subshell's waited-for children: no /usr/bin/time.
+cpu_of() {
+  local f=$1
+  shift
+  (
+    rc=0
+    "$@" || rc=$?
+    times >"$f.times" # not in a pipe: that would be a subshell without children
+    awk 'END { s = 0
+      for (i = 1; i <= 2; i++) { split($i, t, /[ms]/); s += t[1] * 60 + t[2] }
+      printf "%.3f\n", s }' "$f.times" >"$f"
+    rm -f "$f.times"
+    exit $rc
+  )
+}
+
+# broker_pid: the local Kafka's JVM (for its CPU seconds), or nothing.
+broker_pid() { pgrep -f "java.*$kdir" | head -n 1 || true; }
 
 # kafka_tools: the directory of Kafka's jars (ProducerPerformance, ...).
 kafka_tools() { "$root/deploy/kafka-local.sh" fetch; }

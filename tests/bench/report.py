@@ -110,6 +110,9 @@ SCHEMAS = {
     "pipeline.csv": [("name", one_of(*PIPELINE_NAMES)), ("guarantee", one_of(*GUARANTEES)),
                      ("orders", kind_int), ("seconds", kind_float),
                      ("orders_per_s", kind_float)],
+    "pipeline-cpu.csv": [("run", one_of("at_least_once", "ProducerPerformance")),
+                         ("process", kind_text), ("records", kind_int),
+                         ("cpu_seconds", kind_float)],
     "concurrency.csv": [("concurrency", kind_int), ("latency_ms", kind_float),
                         ("orders", kind_int), ("seconds", kind_float),
                         ("orders_per_s", kind_float), ("ideal_per_s", kind_float)],
@@ -639,7 +642,43 @@ def section_producer(rows, plotter):
     return text, [("Producing: records/s", plot_producer(plotter, rows))]
 
 
-def section_pipeline(rows, plotter):
+def cores_of(run):
+    """The machine's core count from run.txt's machine line, or None."""
+    m = re.search(r"(\d+) cores", (run or {}).get("machine", ""))
+    return int(m.group(1)) if m else None
+
+
+def pipeline_cpu_text(cpu_rows, pipe_rows, cores):
+    """Where the CPU goes: per process, CPU microseconds per order (per record
+    for ProducerPerformance), and the throughput the machine's cores would
+    bound each run to if the processes shared them perfectly."""
+    text = ["", "### Where the CPU goes", "",
+            "CPU seconds of every process of a run (the broker's JVM included) per order "
+            "(per record for ProducerPerformance). The programs and the broker share "
+            f"this machine's {cores or '?'} cores, so the sum bounds the throughput: "
+            "cores x 1,000,000 / (µs per order)."]
+    for run, label, name in (("at_least_once", "pipeline, at_least_once", "orderfleet"),
+                             ("ProducerPerformance", "ProducerPerformance alone",
+                              "ProducerPerformance")):
+        rows = [r for r in cpu_rows if r["run"] == run]
+        if not rows:
+            continue
+        total = sum(r["cpu_seconds"] * 1e6 / r["records"] for r in rows if r["records"])
+        body = [[r["process"], num(r["cpu_seconds"]),
+                 num(r["cpu_seconds"] * 1e6 / r["records"]) if r["records"] else "-",
+                 pct(ratio(r["cpu_seconds"] * 1e6 / r["records"], total))
+                 if r["records"] else "-"] for r in rows]
+        body.append(["**total**", num(sum(r["cpu_seconds"] for r in rows)), num(total), ""])
+        measured = median_of(pipe_rows, "orders_per_s", name=name,
+                             **({"guarantee": run} if name == "orderfleet" else {}))
+        bound = cores * 1e6 / total if cores and total else None
+        text += ["", f"{label}: measured {num(measured)}/s; the CPU bound on {cores or '?'} "
+                 f"cores is {num(bound)}/s.", "",
+                 table(["process", "CPU s", "µs per order", "share"], body)]
+    return text
+
+
+def section_pipeline(rows, plotter, cpu_rows=None, run=None):
     pp = median_of(rows, "orders_per_s", name="ProducerPerformance")
     cp = median_of(rows, "orders_per_s", name="ConsumerPerformance")
     body = [[r["name"], r["guarantee"], num(r["orders"]), num(r["seconds"]),
@@ -652,6 +691,8 @@ def section_pipeline(rows, plotter):
             "consuming alone.", "",
             table(["name", "guarantee", "orders", "seconds", "orders/s",
                    "/ ProducerPerformance", "/ ConsumerPerformance"], body, "llrrrrr")]
+    if cpu_rows:
+        text += pipeline_cpu_text(cpu_rows, rows, cores_of(run))
     return text, [("Pipeline: orders/s", plot_pipeline(plotter, rows))]
 
 
@@ -831,7 +872,10 @@ def build(out, history):
 
     sections = []
     for csv_name, fn, plots in (("producer.csv", section_producer, ("producer",)),
-                                ("pipeline.csv", section_pipeline, ("pipeline",)),
+                                ("pipeline.csv",
+                                 lambda rows, pl: section_pipeline(
+                                     rows, pl, data.get("pipeline-cpu.csv"), data["run"]),
+                                 ("pipeline",)),
                                 ("concurrency.csv", section_concurrency, ("concurrency",)),
                                 ("scaling.csv", section_scaling, ("scaling",))):
         if data.get(csv_name):

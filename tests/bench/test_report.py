@@ -45,6 +45,14 @@ orderfleet,exactly_once,30000,2.0,15000
 ProducerPerformance,-,100000,2.0,50000
 ConsumerPerformance,-,100000,1.0,100000
 """,
+    "pipeline-cpu.csv": """run,process,records,cpu_seconds
+at_least_once,order-producer load,30000,0.45
+at_least_once,order-worker,30000,1.05
+at_least_once,order-producer outcomes,30000,0.15
+at_least_once,broker,30000,1.2
+ProducerPerformance,ProducerPerformance,100000,1.0
+ProducerPerformance,broker,100000,1.6
+""",
     "concurrency.csv": """concurrency,latency_ms,orders,seconds,orders_per_s,ideal_per_s
 1,50,100,5.0,20.6,20
 16,50,1600,5.0,320,320
@@ -223,6 +231,11 @@ class ReportTest(unittest.TestCase):
                 "| order-producer | 100,000 | 140 | 1.67 | 60,000 | 8.40 | 1.20x | 1.50x | 0.75x |",
                 # pipeline: / ProducerPerformance, / ConsumerPerformance
                 "| orderfleet | exactly_once | 30,000 | 2.00 | 15,000 | 0.30x | 0.15x |",
+                # pipeline: where the CPU goes, per order, and the bound it sets
+                "| order-worker | 1.05 | 35.0 | 37% |",
+                "| **total** | 2.85 | 95.0 |  |",
+                "measured 20,000/s; the CPU bound on 2 cores is 21,053/s.",
+                "measured 50,000/s; the CPU bound on 2 cores is 76,923/s.",
                 # concurrency: % of the ideal
                 "| 64 | 50 | 6,400 | 5.00 | 1,361 | 1,280 | 106% |",
                 "| 256 | 50 | 20,000 | 4.31 | 4,636 | 5,120 | 91% |",

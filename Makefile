@@ -28,6 +28,7 @@ help:
 	@echo "make bench-smoke       every bench section small (~2 min, in CI): proves the harness only"
 	@echo "make kafka-start       a real local Kafka (deploy/kafka-local.sh); kafka-stop"
 	@echo "make test-asan         unit and integration tests built with ASan+UBSan"
+	@echo "make fuzz              every libFuzzer target (clang) for FUZZ_SECONDS (60) each; fuzz-smoke: 10 s"
 	@echo "make build             configure and build into $(BUILD)/ (programs in $(BUILD)/bin)"
 	@echo "make deps              install missing build packages (apt-get)"
 	@echo "make format            clang-format every source file"
@@ -84,6 +85,16 @@ kafka-start: deps-e2e
 
 kafka-stop:
 	@deploy/kafka-local.sh stop
+
+# libFuzzer targets (tests/fuzz, docs/fuzzing.md), built with clang in
+# $(BUILD_FUZZ); a crash, leak or timeout fails, with its reproducer printed.
+BUILD_FUZZ   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz fuzz-smoke
+fuzz fuzz-smoke: deps
+	@deploy/install-fuzz-deps.sh
+	tests/fuzz/run.sh --build $(BUILD_FUZZ) --jobs $(JOBS) \
+	    --seconds $(if $(filter fuzz-smoke,$@),10,$(FUZZ_SECONDS))
 
 test-asan: deps deps-e2e
 	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DORDERFLEET_SANITIZE=ON $(CMAKE_ARGS)

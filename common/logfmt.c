@@ -251,7 +251,7 @@ static void json_from_logfmt(const line_t *l, line_t *j) {
             line_puts(j, "true");
         }
         if (j->truncated || j->len + sizeof(JSON_TRUNCATED) + 2 > sizeof(j->buf)) {
-            const char *mark = JSON_TRUNCATED + (whole == 1); /* no ',' after '{' */
+            const char *mark = &JSON_TRUNCATED[whole == 1]; /* no ',' after '{' */
             j->len = whole;
             memcpy(j->buf + j->len, mark, strlen(mark));
             j->len += strlen(mark);

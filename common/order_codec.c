@@ -13,40 +13,66 @@
 
 #define UTF8_PATH_MAX 128
 
+/* The length of the UTF-8 character at p (left bytes available, left > 0):
+ * 1..4, or 0 when the bytes there are not one. *cut is set when they are the
+ * valid beginning of a character that left does not hold whole. */
+static size_t utf8_char(const unsigned char *p, size_t left, int *cut) {
+    unsigned char c = p[0];
+    *cut = 0;
+    if (c < 0x80) return 1;
+    /* Lead byte: sequence length and the allowed range of the second byte,
+     * which is where overlongs (E0, F0), surrogates (ED) and code points
+     * above U+10FFFF (F4) are excluded (RFC 3629 §4). */
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0) lo = 0xa0;
+        if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0) lo = 0x90;
+        if (c == 0xf4) hi = 0x8f;
+    } else {
+        return 0; /* continuation byte, C0/C1 overlong lead, or F5..FF */
+    }
+    for (size_t k = 1; k < n; k++) {
+        if (k == left) {
+            *cut = 1;
+            return 0;
+        }
+        unsigned char klo = k == 1 ? lo : 0x80, khi = k == 1 ? hi : 0xbf;
+        if (p[k] < klo || p[k] > khi) return 0;
+    }
+    return n;
+}
+
 int codec_utf8_valid(const char *s, size_t len) {
     const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        /* Lead byte: sequence length and the allowed range of the second byte,
-         * which is where overlongs (E0, F0), surrogates (ED) and code points
-         * above U+10FFFF (F4) are excluded (RFC 3629 §4). */
-        size_t n;
-        unsigned char lo = 0x80, hi = 0xbf;
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 2;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 3;
-            if (c == 0xe0) lo = 0xa0;
-            if (c == 0xed) hi = 0x9f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 4;
-            if (c == 0xf0) lo = 0x90;
-            if (c == 0xf4) hi = 0x8f;
-        } else {
-            return 0; /* continuation byte, C0/C1 overlong lead, or F5..FF */
-        }
-        if (len - i < n) return 0; /* truncated sequence */
-        if (p[i + 1] < lo || p[i + 1] > hi) return 0;
-        for (size_t k = 2; k < n; k++)
-            if (p[i + k] < 0x80 || p[i + k] > 0xbf) return 0;
-        i += n;
-    }
+    int cut;
+    for (size_t i = 0, n; i < len; i += n)
+        if ((n = utf8_char(p + i, len - i, &cut)) == 0) return 0;
     return 1;
+}
+
+size_t codec_utf8_scrub(char *s) {
+    unsigned char *p = (unsigned char *)s;
+    size_t len = strlen(s), changed = 0;
+    int cut;
+    for (size_t i = 0, n; i < len; i += n) {
+        if ((n = utf8_char(p + i, len - i, &cut)) > 0) continue;
+        if (cut) { /* a character cut short by the end: dropped */
+            changed += len - i;
+            p[i] = '\0';
+            break;
+        }
+        p[i] = '?';
+        changed++;
+        n = 1;
+    }
+    return changed;
 }
 
 /* Where check_strings() is: one field (and its index, when repeated) per
@@ -84,11 +110,23 @@ static void bad_string(const string_frame *frames, size_t depth, char *errstr, s
  * is built only for an error). protobuf-c NUL-terminates what it unpacks, so
  * a string with an embedded NUL is checked up to that NUL: the part every C
  * reader of the message sees. Nesting deeper than STRING_DEPTH_MAX is not
- * descended into (no such message exists in the schema). */
+ * descended into (no such message exists in the schema). Also refuses a
+ * field numbered 0 among the unknown fields, at any depth. */
 static int check_strings(const ProtobufCMessage *msg, string_frame *frames, size_t depth,
                          char *errstr, size_t errsize) {
     const ProtobufCMessageDescriptor *desc = msg->descriptor;
     const char *base = (const char *)msg;
+
+    /* Not a string, but the same walk: protobuf-c keeps an unknown field
+     * numbered 0 when its tag is a padded varint (80 00), yet refuses the
+     * one byte 00 it writes back for it, so such a message would not
+     * survive its own re-encoding. Field 0 is invalid in protobuf. */
+    for (unsigned u = 0; u < msg->n_unknown_fields; u++) {
+        if (msg->unknown_fields[u].tag == 0) {
+            snprintf(errstr, errsize, "malformed protobuf: a field numbered 0");
+            return 0;
+        }
+    }
 
     for (unsigned f = 0; f < desc->n_fields; f++) {
         const ProtobufCFieldDescriptor *fd = &desc->fields[f];

@@ -40,4 +40,11 @@ const char *codec_status_short_name(int status);
 /* Non-zero when s[0..len) is valid UTF-8 (no overlongs, no surrogates). */
 int codec_utf8_valid(const char *s, size_t len);
 
+/* Makes the NUL-terminated s valid UTF-8 in place, for texts made from other
+ * people's strings (an outcome's reason) before they go into a message whose
+ * strings must be UTF-8: a character cut short at the end (by a buffer's size)
+ * is dropped, and any other byte that does not begin a valid character
+ * becomes '?'. Returns how many bytes changed (0: it was valid). */
+size_t codec_utf8_scrub(char *s);
+
 #endif

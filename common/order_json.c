@@ -218,8 +218,11 @@ static const char *describe(const json_t *v, char *buf, size_t size) {
     if (n < size) {
         memcpy(buf, text, n + 1);
     } else {
-        snprintf(buf, size, "%.*s...", (int)(size - 4), text);
-        utf8_trim_tail(buf);
+        /* Cut before a whole character: the "..." after the cut would hide a
+         * split UTF-8 sequence from utf8_trim_tail(). */
+        size_t cut = size - 4;
+        while (cut > 0 && ((unsigned char)text[cut] & 0xc0) == 0x80) cut--;
+        snprintf(buf, size, "%.*s...", (int)cut, text);
     }
     free(text);
     return buf;
@@ -474,6 +477,7 @@ static int parse_placed(const char *text, size_t len, order_placed_t **out, coll
             out_of_memory(c);
             return ORDERJSON_ERR;
         }
+        codec_utf8_scrub(jerr.text); /* it quotes the input near the error as raw bytes */
         /* jansson's wording names its own flag here; say what is wrong. */
         if (strstr(jerr.text, "JSON_ALLOW_NUL"))
             snprintf(jerr.text, sizeof(jerr.text), "\\u0000 is not allowed in a string");

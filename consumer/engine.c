@@ -648,6 +648,7 @@ static void decide(engine *e, job *j) {
         char reason[HANDLER_REASON_MAX];
         snprintf(reason, sizeof(reason), "gave up after %u attempts: %.200s", j->attempt,
                  res->verdict == HANDLER_TRANSIENT ? res->reason : "the handler gave no verdict");
+        codec_utf8_scrub(reason); /* %.200s may have cut a character */
         memcpy(res->reason, reason, sizeof(reason));
         status = ORDERFLEET__V1__ORDER_STATUS__ORDER_STATUS_FAILED;
         dead_letter(e, j, "exhausted", res->reason, j->attempt, 0);
@@ -889,14 +890,19 @@ static void consume(engine *e, rd_kafka_message_t *m) {
     e->stats.consumed++;
 
     rd_kafka_headers_t *hdrs;
-    if (p->retry && rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        int64_t attempt, not_before;
-        if (hdr_get_i64(hdrs, HDR_ATTEMPT, &attempt) == 0 && attempt > 1 && attempt <= 1000)
-            j->attempt = (unsigned)attempt;
-        if (hdr_get_i64(hdrs, HDR_NOT_BEFORE, &not_before) == 0) j->not_before = not_before;
-    }
+    if (p->retry && rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR)
+        engine_retry_headers(hdrs, &j->attempt, &j->not_before);
     if (j->not_before > time_now_ms() || p->held) hold(e, p, j);
     else start(e, j);
+}
+
+/* The retry headers of a record, read apart from the loop so that the fuzzer
+ * (tests/fuzz/fuzz_headers.c) reads them exactly as the engine does. */
+void engine_retry_headers(const rd_kafka_headers_t *hdrs, unsigned *attempt,
+                          int64_t *not_before) {
+    int64_t v;
+    if (hdr_get_i64(hdrs, HDR_ATTEMPT, &v) == 0 && v > 1 && v <= 1000) *attempt = (unsigned)v;
+    if (hdr_get_i64(hdrs, HDR_NOT_BEFORE, &v) == 0) *not_before = v;
 }
 
 /* ---- offsets ---------------------------------------------------------- */

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include "common/config.h"
 #include "common/metrics.h"
 #include "common/ops.h"
@@ -67,5 +69,14 @@ int engine_run(engine *e, volatile sig_atomic_t *run);
 void engine_get_stats(const engine *e, engine_stats *out);
 
 void engine_destroy(engine *e);
+
+/* Reads the retry headers of a record from the retry topic (hdrs may be
+ * NULL): *attempt becomes orderfleet_attempt when that is a whole number in
+ * 2..1000, *not_before becomes orderfleet_not_before (ms since the epoch)
+ * when that is a whole number; each is left as it was otherwise, so a broken
+ * header reads as an absent one (the order runs as a first attempt, now).
+ * Never fails; no allocation. */
+void engine_retry_headers(const rd_kafka_headers_t *hdrs, unsigned *attempt,
+                          int64_t *not_before);
 
 #endif

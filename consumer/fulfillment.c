@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/catalog.h"
+#include "common/order_codec.h"
 #include "common/rng.h"
 #include "common/timeutil.h"
 
@@ -19,9 +20,22 @@
 #define MAX_QUANTITY 1000
 #define MAX_LATENCY_MS 3600000
 
+/* Bytes of s (valid UTF-8) to print so that at most max are printed and no
+ * character is cut: a quoted piece of a customer's string in a reason must
+ * stay UTF-8, or the outcome is not a valid OrderCompleted (proto3 strings
+ * are UTF-8) and its readers refuse it. */
+static int utf8_prefix(const char *s, size_t max) {
+    size_t n = strlen(s);
+    if (n <= max) return (int)n;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80) max--; /* s[max]: next char */
+    return (int)max;
+}
+
 static void reject(orderfleet_result_v1 *res, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* A REJECTED verdict with its reason, cut to whole UTF-8 characters when it
+ * is longer than the reason's buffer. */
 static void reject(orderfleet_result_v1 *res, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -29,6 +43,7 @@ static void reject(orderfleet_result_v1 *res, const char *fmt, ...) {
     res->verdict = ORDERFLEET_REJECTED;
     vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
     va_end(ap);
+    codec_utf8_scrub(res->reason); /* cut short: the last character may have lost its tail */
 }
 
 #define REJECT(...)                                                                         \
@@ -46,7 +61,8 @@ static void price(const orderfleet_order_v1 *o, orderfleet_result_v1 *res) {
     if (o->customer_id[0] == '\0') REJECT("customerId: is required");
     const catalog_currency *cur = catalog_find_currency(o->currency);
     if (o->currency[0] == '\0') REJECT("currency: is required");
-    if (!cur) REJECT("currency: unknown currency \"%.8s\"", o->currency);
+    if (!cur)
+        REJECT("currency: unknown currency \"%.*s\"", utf8_prefix(o->currency, 8), o->currency);
     if (o->n_items == 0) REJECT("items: the order has no items");
     if (o->n_items > MAX_LINES)
         REJECT("items: too many lines (%zu, at most %d)", o->n_items, MAX_LINES);
@@ -55,7 +71,8 @@ static void price(const orderfleet_order_v1 *o, orderfleet_result_v1 *res) {
         const orderfleet_line_v1 *it = &o->items[i];
         if (it->sku[0] == '\0') REJECT("items[%zu].sku: is required", i);
         const catalog_item *ci = catalog_find_item(it->sku);
-        if (!ci) REJECT("items[%zu].sku: unknown SKU \"%.64s\"", i, it->sku);
+        if (!ci)
+            REJECT("items[%zu].sku: unknown SKU \"%.*s\"", i, utf8_prefix(it->sku, 64), it->sku);
         if (it->quantity < 1)
             REJECT("items[%zu].quantity: must be at least 1, got %" PRId32, i,
                           it->quantity);

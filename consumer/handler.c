@@ -100,7 +100,10 @@ static void adapter_handle(void *state, const order_placed_t *order, unsigned at
         return;
     }
     a->v1->handle(a->state, &v.order, attempt, res);
-    res->reason[sizeof(res->reason) - 1] = '\0'; /* whatever the handler wrote */
+    /* whatever the handler wrote: a string, and UTF-8, or the outcome carrying
+     * it would not be a valid OrderCompleted */
+    res->reason[sizeof(res->reason) - 1] = '\0';
+    codec_utf8_scrub(res->reason);
     handler_view_release(&v);
 }
 

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "common/cli.h"
 #include "common/config.h"
@@ -89,6 +90,21 @@ static inline int mode_exit_status(int unavailable, int write_failed, int interr
     if (timed_out) return EXIT_TEMPFAIL;
     if (failed) return EXIT_FAILED;
     return 0;
+}
+
+/* NULL when an order's id is absent (one is assigned) or usable, else what
+ * is wrong with it. The rule is the gateway's (1 to 128 characters of RFC
+ * 3986's unreserved set, docs/decisions.md): an id refused here is one the
+ * worker would dead-letter as unidentifiable (over 128 bytes) or that GET
+ * /v1/orders/{id} could not name; better said at once, before Kafka. */
+static inline const char *mode_order_id_problem(const char *id) {
+    static const char unreserved[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                     "0123456789-._~";
+    if (!id || !*id) return NULL;
+    size_t n = strlen(id);
+    if (n > 128 || strspn(id, unreserved) != n)
+        return "orderId: must be 1 to 128 characters of A-Z a-z 0-9 - . _ ~";
+    return NULL;
 }
 
 /* What publisher_ack_print() needs: json selects the output format;

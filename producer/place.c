@@ -202,6 +202,13 @@ int mode_place(const mode_ctx *ctx, const place_opts *o) {
         if ((rc = build_order(o, &po)) != 0) goto done;
         order = &po.msg;
     }
+    const char *bad_id = mode_order_id_problem(order->order_id);
+    if (bad_id) {
+        fprintf(stderr, PROG_NAME ": %s%s\n", o->json ? "invalid order: " : "--order-id: ",
+                bad_id);
+        rc = o->json ? EXIT_DATAERR : EXIT_USAGE;
+        goto done;
+    }
     if (ctx->wait) {
         rc = place_wait(ctx, order);
         goto done;

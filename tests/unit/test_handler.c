@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "common/config.h"
+#include "common/order_codec.h"
 #include "consumer/fulfillment.h"
 #include "consumer/handler.h"
 
@@ -174,6 +175,31 @@ static void test_flat_rate_library(void **state) {
     config_free(&cfg);
 }
 
+/* A handler's reason reaches the outcome only as a terminated UTF-8 string:
+ * the adapter ends it at the buffer's last byte, drops the character that
+ * cut, and replaces bytes that are not UTF-8. */
+static void test_reason_made_utf8(void **state) {
+    (void)state;
+    of_config cfg;
+    handler h;
+    handler_result r;
+    test_order t;
+    char err[512];
+    load_config(&cfg, BAD_REASON_SO);
+    if (handler_load(&h, &cfg, err, sizeof(err)) != 0) fail_msg("%s", err);
+    order_init(&t, "EUR");
+    order_line(&t, "BURGER-CLASSIC", 1, 899);
+    h.handle(h.state, &t.order, 1, &r);
+    assert_int_equal(r.verdict, HANDLER_REJECTED);
+    size_t len = strlen(r.reason);
+    assert_true(len < sizeof(r.reason));
+    assert_true(codec_utf8_valid(r.reason, len));
+    assert_memory_equal(r.reason, "bad ? byte", 10);
+    assert_int_equal(len, sizeof(r.reason) - 3); /* the cut euro sign dropped */
+    handler_unload(&h);
+    config_free(&cfg);
+}
+
 static void test_missing_library(void **state) {
     (void)state;
     expect_load_error("/nonexistent/liborderfleet_nothing.so",
@@ -327,6 +353,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builtin_through_the_loader),
         cmocka_unit_test(test_flat_rate_library),
+        cmocka_unit_test(test_reason_made_utf8),
         cmocka_unit_test(test_missing_library),
         cmocka_unit_test(test_not_a_shared_object),
         cmocka_unit_test(test_library_without_the_entry_point),

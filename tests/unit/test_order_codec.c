@@ -322,6 +322,31 @@ static void assert_placed_rejected(const order_placed_t *m, const char *err_want
     assert_string_equal(err, err_want);
 }
 
+/* Found by fuzz_order_codec (tests/fuzz/regressions/fuzz_order_codec/
+ * field-number-zero-padded-tag): protobuf-c accepts an unknown field numbered
+ * 0 when its tag is a padded varint (80 00), but writes it back as the byte
+ * 00, which it then refuses; field 0 is invalid in protobuf, so the decoder
+ * refuses it, at the top level and in an item. */
+static void test_field_number_zero_rejected(void **state) {
+    (void)state;
+    static const unsigned char top[] = {
+        0x0a, 0x03, 'o', '-', '1', /* 1 order_id = "o-1" */
+        0x80, 0x00, 0x08,          /* field 0, varint 8, tag padded to two bytes */
+    };
+    static const unsigned char nested[] = {
+        0x0a, 0x03, 'o', '-', '1', /* 1 order_id = "o-1" */
+        0x1a, 0x05,                /* 3 items, 5 bytes: */
+        0x80, 0x00, 0x01,          /*   field 0, varint 1 */
+        0x10, 0x02,                /*   2 quantity = 2 */
+    };
+    char err[256] = "";
+    assert_null(codec_placed_decode(top, sizeof(top), err, sizeof(err)));
+    assert_string_equal(err, "malformed protobuf: a field numbered 0");
+    err[0] = '\0';
+    assert_null(codec_placed_decode(nested, sizeof(nested), err, sizeof(err)));
+    assert_string_equal(err, "malformed protobuf: a field numbered 0");
+}
+
 static void test_invalid_utf8_rejected_with_field(void **state) {
     (void)state;
     placed_fixture_t f;
@@ -379,6 +404,31 @@ static void test_invalid_utf8_rejected_with_field(void **state) {
         assert_null(got);
         assert_string_equal(err, cases[i].want);
     }
+}
+
+/* codec_utf8_scrub(): valid text untouched; a character cut at the end
+ * dropped; any other bad byte '?'; the result always valid. */
+static void test_utf8_scrub(void **state) {
+    (void)state;
+    char ok[] = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8d\x94";
+    assert_int_equal(codec_utf8_scrub(ok), 0);
+    assert_string_equal(ok, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8d\x94");
+    char cut[] = "total \xe2\x82"; /* a euro sign without its last byte */
+    assert_int_equal(codec_utf8_scrub(cut), 2);
+    assert_string_equal(cut, "total ");
+    char cut4[] = "x\xf0\x9f\x8d";
+    assert_int_equal(codec_utf8_scrub(cut4), 3);
+    assert_string_equal(cut4, "x");
+    char bad[] = "a\xff\xc3(b\xed\xa0\x80" "c\xc0\xaf" "z"; /* FF, bad tail, surrogate,
+                                                             * overlong */
+    codec_utf8_scrub(bad);
+    assert_string_equal(bad, "a?" "?(b?" "?" "?c?" "?z");
+    assert_true(codec_utf8_valid(bad, strlen(bad)));
+    char lone[] = "\x80";
+    assert_int_equal(codec_utf8_scrub(lone), 1);
+    assert_string_equal(lone, "?");
+    char empty[] = "";
+    assert_int_equal(codec_utf8_scrub(empty), 0);
 }
 
 static void test_utf8_valid(void **state) {
@@ -450,8 +500,10 @@ int main(void) {
         cmocka_unit_test(test_truncated_rejected),
         cmocka_unit_test(test_garbage_rejected),
         cmocka_unit_test(test_unknown_fields_tolerated),
+        cmocka_unit_test(test_field_number_zero_rejected),
         cmocka_unit_test(test_invalid_utf8_rejected_with_field),
         cmocka_unit_test(test_utf8_valid),
+        cmocka_unit_test(test_utf8_scrub),
         cmocka_unit_test(test_status_short_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

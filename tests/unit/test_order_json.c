@@ -546,6 +546,49 @@ static void test_all_more_than_max(void **state) {
 }
 
 /* Malformed JSON: one violation on the document, with jansson's position. */
+/* Found by fuzz_order_json (tests/fuzz/regressions/fuzz_order_json/
+ * syntax-error-quotes-invalid-utf8): jansson quotes the input near a syntax
+ * error as raw bytes, here a UTF-8 sequence cut in two and a lone 0xff; the
+ * message goes into JSON, so those bytes become '?'. */
+static void test_malformed_message_is_utf8(void **state) {
+    (void)state;
+    static const char doc[] = "{\"customerId\":\"c-\\u0\xd7\x9a\xff\"}";
+    orderjson_errors e;
+    order_placed_t *out = NULL;
+    char err[320];
+    assert_int_equal(orderjson_parse_placed_all(doc, sizeof(doc) - 1, &out, &e), ORDERJSON_ERR);
+    assert_null(out);
+    assert_int_equal(e.malformed, 1);
+    assert_true(codec_utf8_valid(e.v[0].reason, strlen(e.v[0].reason)));
+    assert_non_null(strstr(e.v[0].reason, "invalid escape"));
+    assert_int_equal(orderjson_parse_placed(doc, sizeof(doc) - 1, &out, err, sizeof(err)),
+                     ORDERJSON_ERR);
+    assert_true(codec_utf8_valid(err, strlen(err)));
+    assert_string_equal(err, e.first);
+}
+
+/* Found by fuzz_order_json (tests/fuzz/regressions/fuzz_order_json/
+ * long-value-cut-inside-utf8-char): a long value quoted in a violation is cut
+ * with "..." after it, and the cut fell inside a 4-byte character. Whatever
+ * the cut position, the reason stays UTF-8 and ends in "...". */
+static void test_long_value_cut_on_a_character(void **state) {
+    (void)state;
+    for (size_t pad = 30; pad < 60; pad++) {
+        char doc[256], value[128];
+        memset(value, 'v', pad);
+        memcpy(value + pad, "\xf0\x9f\x98\x80\xf0\x9f\x98\x80", 9); /* two U+1F600, NUL */
+        snprintf(doc, sizeof(doc), "{\"items\":[{\"sku\":\"S\",\"quantity\":\"%s\"}]}", value);
+        orderjson_errors e;
+        order_placed_t *out = NULL;
+        assert_int_equal(orderjson_parse_placed_all(doc, strlen(doc), &out, &e), ORDERJSON_ERR);
+        assert_int_equal(e.count, 1);
+        assert_string_equal(e.v[0].field, "items[0].quantity");
+        if (!codec_utf8_valid(e.v[0].reason, strlen(e.v[0].reason)))
+            fail_msg("pad %zu: reason not UTF-8: %s", pad, e.v[0].reason);
+        assert_true(codec_utf8_valid(e.first, strlen(e.first)));
+    }
+}
+
 static void test_all_malformed(void **state) {
     (void)state;
     static const char *const docs[] = {
@@ -889,6 +932,8 @@ int main(void) {
         cmocka_unit_test(test_all_wrong_container_type),
         cmocka_unit_test(test_all_more_than_max),
         cmocka_unit_test(test_all_malformed),
+        cmocka_unit_test(test_malformed_message_is_utf8),
+        cmocka_unit_test(test_long_value_cut_on_a_character),
         cmocka_unit_test(test_all_valid),
         cmocka_unit_test(test_all_first_matches_single_error),
         cmocka_unit_test(test_all_long_field),

@@ -52,7 +52,7 @@ static void test_child_continues_the_trace(void **state) {
     assert_int_equal(trace_child(PARENT, strlen(PARENT), c), 1);
     assert_true(valid(c));
     assert_memory_equal(c, PARENT, 36);         /* version and trace id */
-    assert_memory_not_equal(c + 36, PARENT + 36, 16); /* a span of its own */
+    assert_memory_not_equal(c + 36, &PARENT[36], 16); /* a span of its own */
     assert_string_equal(c + 52, "-01");         /* flags carried */
 
     const char *unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";

@@ -40,7 +40,7 @@ deps:
 # The e2e tests also need Java, Maven and kcat (Kafka itself comes from Maven
 # Central, cached after the first run).
 deps-e2e: deps
-	@deploy/install-deps.sh deploy/packages-e2e.txt
+	@deploy/install-deps.sh deploy/packages-e2e.txt deploy/packages-browser.txt
 
 # The benchmark also needs wrk and hey (HTTP load), gnuplot (the report's plots)
 # and valgrind (callgrind: instructions per order) from Debian.

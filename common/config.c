@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libconfig.h>
@@ -22,6 +24,8 @@ extern char **environ;
 #define ORIGIN_MAX 256     /* "file:line", "environment NAME", "flag --x" */
 #define GOT_MAX 192        /* a rendered value in an error message */
 #define SUGGEST_DISTANCE 2 /* edit distance within which "did you mean" is offered */
+#define KAFKA_FILE_SUFFIX ".file" /* kafka.<name>_file: <name>'s value from a file */
+#define SECRET_FILE_MAX 65536     /* longest secret file */
 
 /* ------------------------------------------------------------------------ */
 /* The table of settings                                                     */
@@ -40,12 +44,17 @@ typedef struct setting {
     double dmin, dmax;         /* SETTING_DOUBLE bounds, inclusive */
     const char *const *choices; /* SETTING_STRING: NULL-terminated allowed values, or NULL */
     int nonempty;              /* SETTING_STRING: "" is not a valid value */
+    int secret;                /* SETTING_STRING: its value is never shown in a message */
     const char *help;
 } setting;
 
 #define STR(p, field, def, ne, h)                                                         \
     {.path = p, .type = SETTING_STRING, .offset = offsetof(of_config, field),             \
      .def_str = def, .nonempty = ne, .help = h}
+/* A string whose value is never rendered (errors say "a value, not shown"). */
+#define SECRET(p, field, h)                                                               \
+    {.path = p, .type = SETTING_STRING, .offset = offsetof(of_config, field), .def_str = "", \
+     .secret = 1, .help = h}
 #define ENUM(p, field, def, list, h)                                                      \
     {.path = p, .type = SETTING_STRING, .offset = offsetof(of_config, field),             \
      .def_str = def, .choices = list, .nonempty = 1, .help = h}
@@ -112,12 +121,43 @@ static const setting settings[] = {
         "requests waiting for a reply at once; beyond it the gateway answers 503"),
     INT("gateway.max_body", gateway_max_body, 65536, 256, 16777216,
         "largest request body in bytes; beyond it the gateway answers 413"),
+    STR("gateway.callback_hosts", gateway_callback_hosts, "", 0,
+        "hosts a callbackUrl may name, comma-separated: host, *.domain, host:port, "
+        "[v6]:port, *; empty: callbacks off"),
+    SECRET("gateway.callback_secret", gateway_callback_secret,
+           "HMAC-SHA256 key of the Orderfleet-Signature of callbacks (never shown)"),
+    STR("gateway.callback_secret_file", gateway_callback_secret_file, "", 0,
+        "file holding the callback secret (one trailing newline ignored), instead of "
+        "gateway.callback_secret"),
+    INT("gateway.callback_attempts", gateway_callback_attempts, 5, 1, 100,
+        "attempts per callback delivery (retries back off exponentially, with jitter)"),
+    INT("gateway.callback_timeout_ms", gateway_callback_timeout_ms, 5000, 100, 600000,
+        "time one callback attempt gets (connect and answer)"),
+    INT("gateway.callback_queue", gateway_callback_queue, 10000, 1, 10000000,
+        "callback deliveries waiting at once; beyond, the oldest is dropped"),
     INT("gateway.outcomes", gateway_outcomes, 100000, 16, 10000000,
         "recent orders and outcomes each gateway remembers for GET"),
     INT("gateway.history_s", gateway_history_s, 3600, 0, 604800,
         "seconds of orders and outcomes a starting gateway reads back"),
+    STR("gateway.api_keys_file", gateway_api_keys_file, "", 0,
+        "file of API keys (name scopes sha256:hex per line, see docs/security.md); "
+        "empty: open access"),
+    INT("gateway.max_connections", gateway_max_connections, 0, 0, 1000000,
+        "HTTP connections at once, beyond them new ones are closed; "
+        "0: gateway.max_waiting + 512"),
+    INT("gateway.max_connections_per_ip", gateway_max_connections_per_ip, 0, 0, 1000000,
+        "HTTP connections at once from one client address; 0: no limit"),
+    INT("gateway.max_header_bytes", gateway_max_header_bytes, 32768, 4096, 1048576,
+        "memory for one request's head (request line and headers); beyond: 431"),
+    INT("gateway.request_timeout_ms", gateway_request_timeout_ms, 10000, 0, 3600000,
+        "a request must arrive whole (head and body) within this, else 408 or closed; "
+        "0: no limit"),
     INT("gateway.idempotency_keys", gateway_idempotency_keys, 100000, 16, 10000000,
         "Idempotency-Key values remembered (oldest forgotten first)"),
+    INT("gateway.max_streams", gateway_max_streams, 1000, 0, 1000000,
+        "GET /v1/orders/{id}/events streams open at once, beyond: 503"),
+    INT("gateway.sse_keepalive_ms", gateway_sse_keepalive_ms, 15000, 100, 3600000,
+        "a keep-alive comment on each open event stream this often"),
     STR("metrics.listen", metrics_listen, "", 0,
         "host:port of /healthz, /readyz and /metrics; empty: disabled"),
     INT("metrics.liveness_ms", metrics_liveness_ms, 15000, 100, 3600000,
@@ -263,6 +303,7 @@ static void describe_expected(const setting *s, char *buf, size_t size) {
 /* "<origin>: <path>: expected <what>, got <got>" */
 static int fail_expected(load_ctx *ctx, const setting *s, const char *origin, const char *got) {
     char what[128];
+    if (s->secret) got = "a value not shown (secret)";
     describe_expected(s, what, sizeof(what));
     return fail(ctx->errstr, ctx->errsize, "%s: %s: expected %s, got %s", origin, s->path, what,
                 got);
@@ -686,6 +727,113 @@ static int check_not_less(load_ctx *ctx, const char *upper, const char *lower) {
                 upper, uv, ctx->origin[u - settings], lower, lv, ctx->origin[l - settings]);
 }
 
+/* Overwrites a secret before its memory is freed. */
+static void wipe(char *p) {
+    if (!p) return;
+    for (volatile char *v = p; *v; v++) *v = '\0';
+}
+
+int config_read_secret_file(const char *path, const char *what, char **out, char *errstr,
+                            size_t errsize) {
+    char *buf = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fail(errstr, errsize, "%s: cannot open %s: %s", what, path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        fail(errstr, errsize, "%s: %s is not a regular file", what, path);
+        goto err;
+    }
+    if (st.st_mode & S_IROTH) {
+        fail(errstr, errsize,
+             "%s: %s holds a secret but every user may read it (mode %04o): chmod o-rwx it "
+             "(600 or 640)",
+             what, path, (unsigned)(st.st_mode & 07777));
+        goto err;
+    }
+    if (!(buf = malloc(SECRET_FILE_MAX + 2))) {
+        fail(errstr, errsize, "%s: out of memory", what);
+        goto err;
+    }
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + len, SECRET_FILE_MAX + 1 - len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            fail(errstr, errsize, "%s: cannot read %s: %s", what,
+                 path, strerror(errno));
+            goto err;
+        }
+        if (n == 0) break;
+        len += (size_t)n;
+        if (len > SECRET_FILE_MAX) {
+            fail(errstr, errsize, "%s: %s is larger than %d bytes", what, path,
+                 SECRET_FILE_MAX);
+            goto err;
+        }
+    }
+    buf[len] = '\0';
+    if (memchr(buf, '\0', len)) {
+        fail(errstr, errsize, "%s: %s holds a NUL byte", what, path);
+        goto err;
+    }
+    if (len && buf[len - 1] == '\n') buf[--len] = '\0';
+    if (len && buf[len - 1] == '\r') buf[--len] = '\0';
+    if (len == 0) {
+        fail(errstr, errsize, "%s: %s is empty", what, path);
+        goto err;
+    }
+    close(fd);
+    *out = buf;
+    return CONFIG_OK;
+err:
+    wipe(buf);
+    free(buf);
+    close(fd);
+    return CONFIG_ERR;
+}
+
+/* Replaces every kafka property <name>.file (kafka.<name>_file in a file,
+ * ORDERFLEET_KAFKA_<NAME>_FILE, -X <name>.file=PATH) by <name> with the
+ * content of that file. Of <name> and <name>.file the one applied later
+ * wins, as with any two layers: an environment variable overrides a file
+ * setting in the config file and the other way round. */
+static int resolve_kafka_files(load_ctx *ctx) {
+    of_config *cfg = ctx->cfg;
+    const size_t slen = strlen(KAFKA_FILE_SUFFIX);
+    size_t i = 0;
+    while (i < cfg->kafka_count) {
+        config_kafka_prop *p = &cfg->kafka[i];
+        size_t nlen = strlen(p->name);
+        if (nlen <= slen || strcmp(p->name + nlen - slen, KAFKA_FILE_SUFFIX) != 0) {
+            i++;
+            continue;
+        }
+        char base[256], origin[ORIGIN_MAX + 300];
+        snprintf(base, sizeof(base), "%.*s", (int)(nlen - slen), p->name);
+        int later = 0;
+        for (size_t j = i + 1; j < cfg->kafka_count; j++)
+            if (strcmp(cfg->kafka[j].name, base) == 0) later = 1;
+        char *content = NULL, what[ORIGIN_MAX + 300];
+        snprintf(what, sizeof(what), "%s: kafka property \"%s\"", p->origin, base);
+        if (!later &&
+            config_read_secret_file(p->value, what, &content, ctx->errstr, ctx->errsize) != CONFIG_OK)
+            return CONFIG_ERR;
+        snprintf(origin, sizeof(origin), "%s (file %s)", p->origin, p->value);
+        free(p->name);
+        free(p->value);
+        free(p->origin);
+        memmove(&cfg->kafka[i], &cfg->kafka[i + 1], (cfg->kafka_count - i - 1) * sizeof(*p));
+        cfg->kafka_count--;
+        if (!content) continue;
+        int rc = kafka_add(cfg, base, content, origin, ctx->errstr, ctx->errsize);
+        wipe(content);
+        free(content);
+        if (rc != CONFIG_OK) return CONFIG_ERR;
+    }
+    return CONFIG_OK;
+}
+
 /* Settings that depend on each other or on the machine, once all layers
  * are in: the worker id and the bounds that come in pairs. */
 static int finish(load_ctx *ctx) {
@@ -704,6 +852,7 @@ static int finish(load_ctx *ctx) {
     if (check_not_less(ctx, "retry.cap_ms", "retry.base_ms") != CONFIG_OK ||
         check_not_less(ctx, "gateway.max_wait_ms", "gateway.wait_ms") != CONFIG_OK)
         return CONFIG_ERR;
+    if (resolve_kafka_files(ctx) != CONFIG_OK) return CONFIG_ERR;
     /* A throwaway conf tells whether librdkafka knows every property and
      * accepts its value, before anything connects. */
     rd_kafka_conf_t *probe = rd_kafka_conf_new();
@@ -770,15 +919,33 @@ const char *config_kafka_get(const of_config *cfg, const char *name) {
     return NULL;
 }
 
+/* Substrings of librdkafka property names that hold secrets (sasl.password,
+ * ssl.key.password, ssl.keystore.password, sasl.oauthbearer.client.secret,
+ * ssl.key.pem), and the one whole name. */
+static const char *const secret_parts[] = {"password", "secret", "key.pem", NULL};
+
+int config_kafka_secret(const char *name) {
+    if (strcmp(name, "sasl.oauthbearer.config") == 0) return 1;
+    for (size_t i = 0; secret_parts[i]; i++)
+        if (strstr(name, secret_parts[i])) return 1;
+    return 0;
+}
+
 int config_apply_kafka(const of_config *cfg, rd_kafka_conf_t *conf, char *errstr,
                        size_t errsize) {
     char reason[512];
     for (size_t i = 0; i < cfg->kafka_count; i++) {
         const config_kafka_prop *p = &cfg->kafka[i];
-        if (rd_kafka_conf_set(conf, p->name, p->value, reason, sizeof(reason)) !=
+        if (rd_kafka_conf_set(conf, p->name, p->value, reason, sizeof(reason)) ==
             RD_KAFKA_CONF_OK)
-            return fail(errstr, errsize, "%s: kafka property \"%s\": %s", p->origin, p->name,
-                        reason);
+            continue;
+        /* librdkafka's reason may quote the value: not a secret's, nor a
+         * file's content */
+        int secret = config_kafka_secret(p->name) || strstr(p->origin, " (file ");
+        if (secret && p->value[0] && strstr(reason, p->value))
+            snprintf(reason, sizeof(reason), "invalid value (not shown: it is a secret)");
+        return fail(errstr, errsize, "%s: kafka property \"%s\": %s", p->origin, p->name,
+                    reason);
     }
     return CONFIG_OK;
 }

@@ -11,7 +11,13 @@
  * `kafka.bootstrap_servers` is `bootstrap.servers` and the environment
  * variable ORDERFLEET_KAFKA_BOOTSTRAP_SERVERS sets it too. Kafka properties are
  * checked against librdkafka at load time, so a typo is a config error with
- * its file and line, reported before anything touches Kafka. */
+ * its file and line, reported before anything touches Kafka.
+ *
+ * Secrets: any kafka property NAME may instead be given as NAME_file (env
+ * ORDERFLEET_KAFKA_NAME_FILE, -X NAME.file=PATH): the value is then read from
+ * that file (one trailing newline dropped; a world-readable file is refused).
+ * Values of secret properties (config_kafka_secret()) are never rendered in
+ * error messages. */
 #ifndef ORDERFLEET_CONFIG_H
 #define ORDERFLEET_CONFIG_H
 
@@ -71,9 +77,22 @@ typedef struct of_config {
     int gateway_reply_partition; /* -1: read every reply partition and filter */
     int gateway_max_waiting;     /* requests waiting for a reply, beyond: 503 */
     int gateway_max_body;        /* bytes of a request body, beyond: 413 */
+    char *gateway_callback_hosts;        /* allowed callbackUrl hosts; "": callbacks off */
+    char *gateway_callback_secret;       /* HMAC key of callbacks: never log it */
+    char *gateway_callback_secret_file;  /* or the file that holds it */
+    int gateway_callback_attempts;       /* attempts per delivery */
+    int gateway_callback_timeout_ms;     /* per attempt */
+    int gateway_callback_queue;          /* deliveries waiting, beyond: oldest dropped */
     int gateway_outcomes;        /* outcomes and accepted orders remembered */
     int gateway_history_s;       /* how far back a starting gateway reads them */
+    char *gateway_api_keys_file;  /* API keys (gateway/auth.h); "": open access */
+    int gateway_max_connections;  /* HTTP connections at once; 0: max_waiting + 512 */
+    int gateway_max_connections_per_ip; /* per client address; 0: no limit */
+    int gateway_max_header_bytes; /* memory per connection for the request head */
+    int gateway_request_timeout_ms; /* whole request (head and body) must arrive within */
     int gateway_idempotency_keys; /* Idempotency-Key values remembered */
+    int gateway_max_streams;      /* SSE streams open at once, beyond: 503 */
+    int gateway_sse_keepalive_ms; /* keep-alive comment interval on SSE streams */
     char *metrics_listen;
     int metrics_liveness_ms; /* /healthz turns 503 when the main loop stalls this long */
 
@@ -108,6 +127,16 @@ int config_load(of_config *cfg, const char *path, const config_override *overrid
 
 void config_free(of_config *cfg);
 
+/* Reads the secret file at path into *out (malloc'd, NUL-terminated; the
+ * caller overwrites and frees it): a regular file, not readable by every user
+ * (refused like ssh and PostgreSQL refuse loose key files; in Kubernetes mount
+ * the Secret with defaultMode 0440), at most 64 KiB, no NUL byte; one trailing
+ * newline (LF or CRLF) is dropped and what is left must not be empty. Errors
+ * start with what (the setting, and where it was set) and name the file,
+ * never its content. Returns CONFIG_OK or CONFIG_ERR. */
+int config_read_secret_file(const char *path, const char *what, char **out, char *errstr,
+                            size_t errsize);
+
 /* The value of librdkafka property name as configured, or NULL. */
 const char *config_kafka_get(const of_config *cfg, const char *name);
 
@@ -115,6 +144,10 @@ const char *config_kafka_get(const of_config *cfg, const char *name);
  * offending property and its origin in errstr. conf stays the caller's. */
 int config_apply_kafka(const of_config *cfg, rd_kafka_conf_t *conf, char *errstr,
                        size_t errsize);
+
+/* 1 when librdkafka property name holds a secret (sasl.password,
+ * ssl.key.password, ...): its value is never shown in a message. */
+int config_kafka_secret(const char *name);
 
 /* Writes the table of settings (path, env variable, default, help) to f: the
  * body of each program's `--help-config`. */

@@ -2,7 +2,8 @@
 # kafka-local.sh: a real Apache Kafka 3.9 (KRaft) on loopback, for tests,
 # benchmarks and running the fleet by hand.
 #
-#   deploy/kafka-local.sh start [--nodes N] [--dir DIR]   start; last stdout line: bootstrap servers
+#   deploy/kafka-local.sh start [--nodes N] [--dir DIR] [--secure]
+#                                                         start; last stdout line: bootstrap servers
 #   deploy/kafka-local.sh stop [--dir DIR]                stop and remove its data
 #   deploy/kafka-local.sh status [--dir DIR]              what runs, and where
 #   deploy/kafka-local.sh kill --node I [--dir DIR]       SIGKILL one node (chaos tests)
@@ -19,6 +20,15 @@
 # instances (one per --dir) run side by side. The topics of DESIGN.md §3 are
 # created with replication factor min(3, N). Logs: DIR/node-I/server.log.
 #
+# --secure: clients get a SASL_SSL listener (SCRAM-SHA-512, TLS with a CA and a
+# server certificate for 127.0.0.1/localhost made by openssl in DIR/tls); brokers
+# talk to each other over it too, as user admin; the KRaft controller listener stays
+# PLAINTEXT on loopback. Users admin and orderfleet are created at format time with
+# random passwords (DIR/secrets/*.password, mode 600). stderr names the CA file and
+# the client property files (DIR/client.properties for Java tools,
+# DIR/client-librdkafka.properties for kcat -F, both as admin;
+# DIR/orderfleet-librdkafka.properties as orderfleet); DIR/secure.env has their paths.
+#
 # Environment: ORDERFLEET_KAFKA_DIR (default build/kafka-local),
 # ORDERFLEET_KAFKA_CACHE (default ~/.cache/orderfleet/kafka-VERSION),
 # KAFKA_HEAP_OPTS (default -Xms256m -Xmx512m), ORDERFLEET_TOPICS_* names.
@@ -32,9 +42,10 @@ cache=${ORDERFLEET_KAFKA_CACHE:-$HOME/.cache/orderfleet/kafka-$version}
 dir=${ORDERFLEET_KAFKA_DIR:-$repo/build/kafka-local}
 nodes=1
 node=
+secure=0
 
 die() { echo "kafka-local: $*" >&2; exit 1; }
-usage() { sed -n '2,26s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,36s/^# \{0,1\}//p' "$0"; }
 
 cmd=${1:-}
 [ -n "$cmd" ] || { usage >&2; exit 64; }
@@ -47,6 +58,7 @@ while [ $# -gt 0 ]; do
     --dir=*) dir=${1#*=}; shift ;;
     --node) node=${2:?--node takes a number}; shift 2 ;;
     --node=*) node=${1#*=}; shift ;;
+    --secure) secure=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument \"$1\" (see --help)" ;;
   esac
@@ -81,6 +93,13 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))
 PY
 }
 
+# An instance started with --secure is secure for every later command too.
+is_secure() { [ -f "$dir/client-librdkafka.properties" ]; }
+# kcat as the admin user over SASL_SSL on a secure instance, plain otherwise.
+kc() {
+  if is_secure; then kcat -F "$dir/client-librdkafka.properties" "$@"; else kcat "$@"; fi
+}
+
 node_pid() { cat "$dir/node-$1/pid" 2>/dev/null || true; }
 node_alive() { local p; p=$(node_pid "$1"); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
 bootstrap() { cat "$dir/bootstrap" 2>/dev/null; }
@@ -109,7 +128,7 @@ wait_ready() {
       fi
     done
     local seen
-    seen=$(kcat -L -b "$(bootstrap)" -m 3 2>/dev/null | sed -n 's/^ *\([0-9]*\) brokers:.*/\1/p' || true)
+    seen=$(kc -L -b "$(bootstrap)" -m 3 2>/dev/null | sed -n 's/^ *\([0-9]*\) brokers:.*/\1/p' || true)
     [ "${seen:-0}" -ge "$want" ] && return 0
     sleep 0.5
   done
@@ -133,7 +152,9 @@ create_topics() {
     local t=$1 p=$2; shift 2
     local cfgs=()
     for c in "$@"; do cfgs+=(--config "$c"); done
-    java_cp org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" --create \
+    local auth=()
+    is_secure && auth=(--command-config "$dir/client.properties")
+    java_cp org.apache.kafka.tools.TopicCommand --bootstrap-server "$(bootstrap)" "${auth[@]}" --create \
       --if-not-exists --topic "$t" --partitions "$p" --replication-factor "$rf" \
       --config min.insync.replicas=$(( rf > 1 ? 2 : 1 )) "${cfgs[@]}" \
       >>"$dir/topics.log" 2>&1 &
@@ -152,7 +173,7 @@ wait_topics() {
     ok=1
     for b in $(bootstrap | tr ',' ' '); do
       local md
-      md=$(kcat -L -b "$b" -m 3 2>/dev/null || true)
+      md=$(kc -L -b "$b" -m 3 2>/dev/null || true)
       for t in "$@"; do
         grep -q "topic \"$t\" with [1-9][0-9]* partitions" <<<"$md" || { ok=0; break 2; }
       done
@@ -163,6 +184,96 @@ wait_topics() {
   die "topics not visible on every node within 60 s (see $dir/topics.log)"
 }
 
+# --secure: a CA and a server certificate (SAN IP 127.0.0.1, DNS localhost) in
+# DIR/tls, random passwords of users admin and orderfleet in DIR/secrets (mode
+# 600), and the client property files. Keys are unencrypted PKCS#8 PEM, readable
+# by this user only: Kafka reads the PEM keystore without ssl.key.password.
+make_secrets() {
+  command -v openssl >/dev/null || die "openssl is needed for --secure (Debian: apt-get install openssl)"
+  local t=$dir/tls s=$dir/secrets u
+  mkdir -p "$t" "$s"
+  chmod 700 "$t" "$s"
+  (
+    umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$t/ca.key" -out "$t/ca.crt" -days 30 \
+      -subj "/CN=orderfleet kafka-local CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+    openssl req -newkey rsa:2048 -nodes -keyout "$t/server.key" -out "$t/server.csr" \
+      -subj "/CN=127.0.0.1"
+    printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+      "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" \
+      >"$t/server.ext"
+    openssl x509 -req -in "$t/server.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial \
+      -out "$t/server.crt" -days 30 -extfile "$t/server.ext"
+    cat "$t/server.key" "$t/server.crt" >"$t/server.pem"
+    for u in admin orderfleet; do openssl rand -hex 24 >"$s/$u.password"; done
+  ) >"$dir/tls.log" 2>&1 || { cat "$dir/tls.log" >&2; die "openssl could not make the certificates"; }
+  chmod 644 "$t/ca.crt"
+  local admin_pw of_pw
+  admin_pw=$(cat "$s/admin.password"); of_pw=$(cat "$s/orderfleet.password")
+  (
+    umask 077
+    cat >"$dir/client.properties" <<PROPS
+# Kafka's Java tools (--command-config), user admin, written by deploy/kafka-local.sh
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$admin_pw";
+ssl.truststore.type=PEM
+ssl.truststore.location=$t/ca.crt
+PROPS
+    for u in admin orderfleet; do
+      local f=$dir/client-librdkafka.properties pw=$admin_pw
+      [ "$u" = orderfleet ] && { f=$dir/orderfleet-librdkafka.properties; pw=$of_pw; }
+      cat >"$f" <<PROPS
+# librdkafka (kcat -F), user $u, written by deploy/kafka-local.sh
+security.protocol=sasl_ssl
+sasl.mechanisms=SCRAM-SHA-512
+sasl.username=$u
+sasl.password=$pw
+ssl.ca.location=$t/ca.crt
+PROPS
+    done
+    cat >"$dir/secure.env" <<ENV
+KAFKA_LOCAL_CA=$t/ca.crt
+KAFKA_LOCAL_CLIENT_PROPERTIES=$dir/client.properties
+KAFKA_LOCAL_ADMIN_LIBRDKAFKA_PROPERTIES=$dir/client-librdkafka.properties
+KAFKA_LOCAL_LIBRDKAFKA_PROPERTIES=$dir/orderfleet-librdkafka.properties
+KAFKA_LOCAL_USER=orderfleet
+KAFKA_LOCAL_PASSWORD_FILE=$s/orderfleet.password
+ENV
+  )
+}
+
+# The listener lines of node i's server.properties: PLAINTEXT, or with
+# --secure SASL_SSL for clients and brokers (SCRAM-SHA-512, user admin between
+# brokers); the controller listener is PLAINTEXT on loopback either way.
+listener_props() {
+  local port=$1 cport=$2
+  if [ "$secure" -eq 0 ]; then
+    cat <<PROPS
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+PROPS
+    return
+  fi
+  cat <<PROPS
+listeners=SASL_SSL://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=SASL_SSL://127.0.0.1:$port
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(cat "$dir/secrets/admin.password")";
+ssl.keystore.type=PEM
+ssl.keystore.location=$dir/tls/server.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$dir/tls/ca.crt
+ssl.client.auth=none
+PROPS
+}
+
 do_start() {
   command -v kcat >/dev/null || die "kcat is needed to check the broker (Debian: apt-get install kcat)"
   command -v python3 >/dev/null || die "python3 is needed to pick free ports"
@@ -171,12 +282,20 @@ do_start() {
     for i in $(seq "$(node_count)"); do node_alive "$i" && alive=$((alive + 1)); done
     if [ "$alive" -gt 0 ]; then
       echo "kafka-local: already running in $dir" >&2
+      is_secure && print_secure
       bootstrap; return 0
     fi
     rm -rf "$dir"
   fi
   fetch
   mkdir -p "$dir"
+  chmod 700 "$dir"
+  [ "$secure" -eq 1 ] && make_secrets
+  local scram=()
+  if [ "$secure" -eq 1 ]; then
+    scram=(--add-scram "SCRAM-SHA-512=[name=admin,password=$(cat "$dir/secrets/admin.password")]"
+           --add-scram "SCRAM-SHA-512=[name=orderfleet,password=$(cat "$dir/secrets/orderfleet.password")]")
+  fi
   local ports i voters="" brokers="" cluster_id rf
   read -r -a ports <<<"$(free_ports $((2 * nodes)))"
   for i in $(seq "$nodes"); do
@@ -194,11 +313,8 @@ do_start() {
 process.roles=broker,controller
 node.id=$i
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:${ports[$((2 * i - 2))]},CONTROLLER://127.0.0.1:${ports[$((2 * i - 1))]}
-advertised.listeners=PLAINTEXT://127.0.0.1:${ports[$((2 * i - 2))]}
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+$(listener_props "${ports[$((2 * i - 2))]}" "${ports[$((2 * i - 1))]}")
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/node-$i/data
 num.partitions=1
 default.replication.factor=$rf
@@ -220,7 +336,8 @@ log4j.logger.kafka.request.logger=WARN
 log4j.logger.org.apache.kafka.raft=WARN
 log4j.logger.kafka.log.LogCleaner=WARN
 PROPS
-    java_cp kafka.tools.StorageTool format -t "$cluster_id" \
+    chmod 600 "$dir/node-$i/server.properties"
+    java_cp kafka.tools.StorageTool format -t "$cluster_id" "${scram[@]}" \
       -c "$dir/node-$i/server.properties" --ignore-formatted >"$dir/node-$i/format.log" 2>&1 \
       || { cat "$dir/node-$i/format.log" >&2; die "formatting node $i failed"; }
   done
@@ -228,7 +345,16 @@ PROPS
   wait_ready "$nodes"
   create_topics
   echo "kafka-local: Apache Kafka $version, $nodes node(s), data in $dir" >&2
+  is_secure && print_secure
   bootstrap
+}
+
+print_secure() {
+  echo "kafka-local: SASL_SSL (SCRAM-SHA-512) listener; TLS CA: $dir/tls/ca.crt" >&2
+  echo "kafka-local: client properties: $dir/client.properties (Java tools, user admin)," \
+       "$dir/client-librdkafka.properties (kcat -F, user admin)," \
+       "$dir/orderfleet-librdkafka.properties (user orderfleet);" \
+       "password of orderfleet in $dir/secrets/orderfleet.password; all paths in $dir/secure.env" >&2
 }
 
 stop_node() {
@@ -257,6 +383,7 @@ do_status() {
     else echo "node $i: stopped"; fi
   done
   echo "bootstrap: $(bootstrap)"
+  if is_secure; then echo "security: SASL_SSL, SCRAM-SHA-512; paths in $dir/secure.env"; fi
   [ "$up" -gt 0 ]
 }
 

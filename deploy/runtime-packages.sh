@@ -31,26 +31,19 @@ for arg in "$@"; do
 done
 [ ${#files[@]} -gt 0 ] || die "no ELF files in $*"
 
-# The package owning lib, tried under the path ldd printed, its real path, and
-# both with /usr toggled: dpkg records the path a package ships, and with the
+# The paths a library's package may have recorded it under: the path ldd
+# printed, its real path, and both with /usr toggled: dpkg records the path a package ships, and with the
 # merged /usr that is /lib/... for some packages and /usr/lib/... for others
 # (Debian 13 moved many).
-owner() {
-  local lib=$1 real cand out
+candidates() {
+  local lib=$1 real
   real=$(readlink -f "$lib")
-  for cand in "$lib" "$real" "${lib#/usr}" "/usr${lib#/usr}" "${real#/usr}" "/usr${real#/usr}"; do
-    out=$(dpkg-query -S "$cand" 2>/dev/null | grep -v '^diversion by' | head -n 1) || continue
-    [ -n "$out" ] || continue
-    # "libc6:amd64: /lib/x86_64-linux-gnu/libc.so.6"; several owners are
-    # "pkg1:amd64, pkg2:amd64: path". Drop the architectures.
-    echo "${out%%: /*}" | tr ',' '\n' | sed 's/^ *//; s/:.*$//'
-    return 0
-  done
-  return 1
+  printf '%s\n' "$lib" "$real" "${lib#/usr}" "/usr${lib#/usr}" "${real#/usr}" "/usr${real#/usr}"
 }
 
-declare -A seen=()
-pkgs=()
+# Every library the files load, once each.
+declare -A seen=() needed_by=()
+libs=()
 for f in "${files[@]}"; do
   ldd_out=$(ldd "$f" 2>&1) || die "ldd $f failed: $ldd_out"
   if grep -q 'not found' <<<"$ldd_out"; then
@@ -62,9 +55,40 @@ for f in "${files[@]}"; do
     [ -n "$lib" ] || continue
     [ -z "${seen[$lib]:-}" ] || continue
     seen[$lib]=1
-    p=$(owner "$lib") || die "$lib (needed by $f) belongs to no installed Debian package"
-    pkgs+=($p)
+    libs+=("$lib")
+    needed_by[$lib]=$f
   done < <(awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' <<<"$ldd_out")
+done
+
+# One dpkg-query for every candidate path of every library: each call reads
+# dpkg's whole database, and one or two per library took a minute on a busy
+# machine. Lines are "libc6:amd64: /lib/x86_64-linux-gnu/libc.so.6", or
+# "pkg1:amd64, pkg2:amd64: path" with several owners; paths no package has are
+# only complained about on stderr.
+declare -A owner_of=() asked=()
+all=()
+for lib in "${libs[@]}"; do
+  while read -r cand; do
+    [ -z "${asked[$cand]:-}" ] || continue
+    asked[$cand]=1
+    all+=("$cand")
+  done < <(candidates "$lib")
+done
+while IFS= read -r line; do
+  [[ $line == "diversion by"* ]] && continue
+  path=${line##*: }
+  [ -n "${owner_of[$path]:-}" ] || owner_of[$path]=${line%: "$path"}
+done < <(dpkg-query -S "${all[@]}" 2>/dev/null || true)
+
+pkgs=()
+for lib in "${libs[@]}"; do
+  found=
+  while read -r cand; do
+    if [ -n "${owner_of[$cand]:-}" ]; then found=${owner_of[$cand]}; break; fi
+  done < <(candidates "$lib")
+  [ -n "$found" ] || die "$lib (needed by ${needed_by[$lib]}) belongs to no installed Debian package"
+  # Drop the architectures.
+  pkgs+=($(tr ',' '\n' <<<"$found" | sed 's/^ *//; s/:.*$//'))
 done
 
 printf '%s\n' "${pkgs[@]}" | sort -u

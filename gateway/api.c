@@ -18,12 +18,19 @@
 #include "common/ids.h"
 #include "common/logfmt.h"
 #include "common/ops.h"
-#include "gateway/gateway_metrics.h"
 #include "common/order_json.h"
 #include "common/prefer.h"
 #include "common/recent.h"
 #include "common/timeutil.h"
+#include "common/trace.h"
+#include "gateway/auth.h"
+#include "gateway/callback.h"
+#include "gateway/fleet.h"
+#include "gateway/gateway_metrics.h"
+#include "gateway/limits.h"
+#include "gateway/page_assets.h"
 #include "gateway/route.h"
+#include "gateway/sse.h"
 
 #define ORDERS_PATH ROUTE_ORDERS_PATH
 #define ORDER_ID_MAX ROUTE_ORDER_ID_MAX
@@ -38,6 +45,9 @@
 /* Connections beyond gateway.max_waiting, so a full gateway can still
  * answer 503 and serve GETs. */
 #define SPARE_CONNECTIONS 512
+/* Connections the daemon takes beyond gateway.max_connections, only to
+ * answer them 503 and close them. */
+#define REFUSE_HEADROOM 64
 
 #define PROBLEM_TYPE "urn:orderfleet:problem:"
 /* A body up to this many times gateway.max_body is read and dropped before
@@ -81,6 +91,7 @@ typedef struct api_request {
     const char *answer_type;
     char location[sizeof(ORDERS_PATH) + ORDER_ID_MAX + 2];
     int retry_after; /* seconds, 0: none */
+    const char *www_authenticate; /* a 401's WWW-Authenticate (a literal), or NULL */
     char order_id[ORDER_ID_MAX + 1];
 } api_request;
 
@@ -92,6 +103,11 @@ struct api {
     struct MHD_Daemon *daemon;
     recent_t *waiting;     /* order id -> waiting_order * (the pointer's bytes) */
     recent_t *idempotency; /* Idempotency-Key -> body hash (8 bytes) + order id */
+    sse_t *sse;            /* GET /v1/orders/{id}/events (gateway/sse.h) */
+    fleet_t *fleet;        /* GET /v1/fleet (gateway/fleet.h) */
+    callback_t *callbacks; /* callbackUrl deliveries (gateway/callback.h); borrowed, NULL: off */
+    auth_t *auth;          /* API keys (gateway/auth.h); NULL: open access */
+    limits_t *limits;      /* request time limit (gateway/limits.h) */
     int stopping;          /* api_quiesce() was called */
     unsigned active;       /* requests begun and not yet completed */
     api_stats st;
@@ -110,8 +126,11 @@ static void prepare(api_request *rq, unsigned status, char *body, const char *ty
 static const char *status_title(unsigned status) {
     switch (status) {
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
     case 413: return "Content Too Large";
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Content";
@@ -205,6 +224,8 @@ static enum MHD_Result send_answer(api_t *api, api_request *rq) {
         if (prefer_applied(&used, rq->applied, s, sizeof(s)) > 0)
             add_header(resp, "Preference-Applied", s);
     }
+    if (rq->status == 401 && rq->www_authenticate)
+        add_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, rq->www_authenticate);
     if (rq->status == 405)
         add_header(resp, MHD_HTTP_HEADER_ALLOW, rq->rt.kind == ROUTE_ORDERS ? "POST" : "GET, HEAD");
     if (rq->rt.kind == ROUTE_ORDERS) add_header(resp, MHD_HTTP_HEADER_VARY, "Prefer");
@@ -281,6 +302,8 @@ void api_on_report(const request_report *report, void *ctx) {
         json = orderjson_completed_dump(report->outcome);
     } else if (report->acknowledged) {
         history_accepted(api->hist, wo->order_id);
+    } else if (!report->maybe_placed) {
+        callback_cancel(api->callbacks, wo->order_id); /* certainly not placed */
     }
     if (wo->idempotency_key)
         idempotency_remember(api, wo->idempotency_key, wo->body_hash,
@@ -361,6 +384,39 @@ static json_t *violations_json(const orderjson_errors *errs) {
     return json_pack("{s:o, s:I}", "errors", list, "errorCount", (json_int_t)errs->total);
 }
 
+/* The order's callbackUrl (gateway/callback.h): taken out of the body, so
+ * the strict order parser never sees it, and checked against
+ * gateway.callback_hosts. Returns 1 when a problem is prepared (the order
+ * is not placed); else *url (NULL: none) and *stripped (NULL: parse the
+ * body as sent; else *len bytes) are malloc'd, the caller's to free. */
+static int take_callback(api_t *api, api_request *rq, char **url, char **stripped,
+                         size_t *len) {
+    char why[512];
+    size_t rest_len = 0;
+    int rc = callback_take_url(rq->body ? rq->body : "", rq->len, url, stripped, &rest_len, why,
+                               sizeof(why));
+    if (rc == CALLBACK_OK && *stripped) *len = rest_len;
+    if (rc == CALLBACK_OK && *url) rc = callback_check(api->callbacks, *url, why, sizeof(why));
+    if (rc == CALLBACK_OK) return 0;
+    free(*url);
+    free(*stripped);
+    *url = *stripped = NULL;
+    if (rc == CALLBACK_DISABLED)
+        problem(rq, 422, "callbacks-disabled", NULL,
+                "%s: the order was not placed; place it without callbackUrl and ask GET %s/{id}",
+                why, ORDERS_PATH);
+    else if (rc == CALLBACK_HOST_DENIED)
+        problem(rq, 422, "callback-host-not-allowed", NULL, "%s; the order was not placed", why);
+    else if (rc == CALLBACK_BAD_URL)
+        problem(rq, 400, "invalid-order",
+                json_pack("{s:[{s:s, s:s}], s:i}", "errors", "field", "callbackUrl", "reason",
+                          why, "errorCount", 1),
+                "callbackUrl: %s", why);
+    else
+        problem(rq, 500, "internal", NULL, "the gateway ran out of memory");
+    return 1;
+}
+
 static void place_order(api_t *api, api_request *rq) {
     if (rq->too_large) {
         problem(rq, 413, "body-too-large", NULL, "the body is larger than %d bytes",
@@ -393,10 +449,16 @@ static void place_order(api_t *api, api_request *rq) {
                 "Kafka is unreachable: no broker connection; the order was not placed");
         return;
     }
+    char *cb_url = NULL, *stripped = NULL;
+    size_t text_len = rq->len;
+    if (take_callback(api, rq, &cb_url, &stripped, &text_len)) return;
     orderjson_errors errs;
     order_placed_t *order = NULL;
-    if (orderjson_parse_placed_all(rq->body ? rq->body : "", rq->len, &order, &errs) !=
-        ORDERJSON_OK) {
+    int parsed = orderjson_parse_placed_all(stripped ? stripped : rq->body ? rq->body : "",
+                                            text_len, &order, &errs);
+    free(stripped);
+    if (parsed != ORDERJSON_OK) {
+        free(cb_url);
         if (errs.malformed)
             problem(rq, 400, "malformed-json",
                     json_pack("{s:i, s:i}", "line", errs.line, "column", errs.column),
@@ -508,6 +570,13 @@ static void place_order(api_t *api, api_request *rq) {
      * record, and so by its outcome and reply (W3C Trace Context). */
     const char *trace_parent =
         MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "traceparent");
+    /* With a callback, the trace is known here (a new one when the caller
+     * sent none), so the callback continues the order's trace. */
+    char own_trace[TRACE_PARENT_LEN + 1];
+    if (cb_url && !(trace_parent && trace_valid(trace_parent, strlen(trace_parent)))) {
+        trace_new(own_trace);
+        trace_parent = own_trace;
+    }
     int rc = requester_send(api->req, order, trace_parent, wait_ms, wo, why, sizeof(why));
     order->order_id = orig_id;
     if (rc != REQUESTER_OK) {
@@ -531,21 +600,46 @@ static void place_order(api_t *api, api_request *rq) {
         log_error("cannot index a waiting order", "order_id=%s", order_id);
     }
     if (key) idempotency_remember(api, key, hash, KEY_SENT, order_id);
+    if (cb_url && callback_expect(api->callbacks, order_id, cb_url, trace_parent) !=
+                            CALLBACK_OK)
+        log_error("order placed, but its callback is lost: out of memory", "order_id=%s",
+                  order_id);
     api->st.orders_placed++;
     snprintf(rq->order_id, sizeof(rq->order_id), "%s", order_id);
     suspend_on(api, rq, wo);
 done:
+    free(cb_url);
     codec_placed_free(order);
 }
 
 /* ---- GET /v1/orders/{id} ------------------------------------------------ */
 
+/* A path segment as the client could type it back: printable ASCII as it
+ * is, every other byte (MHD has decoded the path: it may be anything,
+ * invalid UTF-8 included), '%' and '"' percent-encoded; cut to fit. */
+static void quote_segment(const char *in, char *out, size_t size) {
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && o + 4 <= size; p++) {
+        if (*p > 0x20 && *p < 0x7f && *p != '%' && *p != '"') {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
 static void get_order(api_t *api, api_request *rq) {
     const char *id = rq->rt.order_id;
     if (rq->rt.bad_id) {
+        char quoted[3 * ORDER_ID_MAX + 1];
+        quote_segment(id, quoted, sizeof(quoted));
         problem(rq, 404, "unknown-order", NULL,
-                "no order has the id \"%.*s\": ids are 1 to %d characters of A-Z a-z 0-9 - . _ ~",
-                ORDER_ID_MAX, id, ORDER_ID_MAX);
+                "no order has the id \"%s\": ids are 1 to %d characters of A-Z a-z 0-9 - . _ ~",
+                quoted, ORDER_ID_MAX);
         return;
     }
     snprintf(rq->order_id, sizeof(rq->order_id), "%s", id);
@@ -565,6 +659,148 @@ static void get_order(api_t *api, api_request *rq) {
     }
 }
 
+/* ---- the buzzer: events, the fleet panel, the page (docs/buzzer.md) ---- */
+
+/* GET /v1/orders/{id}/events: a stream when the order is known (its
+ * outcome at once, or a wait for it), else 404; 503 when
+ * gateway.max_streams are open or the gateway stops. */
+static enum MHD_Result order_events(api_t *api, api_request *rq) {
+    const char *id = rq->rt.order_id;
+    const char *json = NULL;
+    size_t len = 0;
+    int state = rq->rt.bad_id ? HISTORY_UNKNOWN : history_lookup(api->hist, id, &json, &len);
+    if (state == HISTORY_UNKNOWN && (rq->rt.bad_id || !waiting_find(api, id))) {
+        get_order(api, rq); /* its 404, worded for the id */
+        return send_answer(api, rq);
+    }
+    snprintf(rq->order_id, sizeof(rq->order_id), "%s", id);
+    int rc = sse_open(api->sse, rq->conn, id, state == HISTORY_COMPLETED ? json : NULL, len);
+    if (rc == SSE_OK) {
+        rq->status = 200;
+        api->st.requests++;
+        api->st.by_class[2]++;
+        return MHD_YES;
+    }
+    if (rc == SSE_ERR) return MHD_NO; /* out of memory: the connection closes */
+    if (rc == SSE_FULL) {
+        rq->retry_after = RETRY_UNAVAILABLE_S;
+        problem(rq, 503, "busy", NULL, "too many event streams are open (%d); retry later",
+                api->cfg->gateway_max_streams);
+    } else {
+        rq->retry_after = 1;
+        problem(rq, 503, "stopping", NULL, "the gateway is stopping");
+    }
+    return send_answer(api, rq);
+}
+
+/* GET /v1/fleet: the live panel's JSON. */
+static void fleet_answer(api_t *api, api_request *rq) {
+    char *json = fleet_json(api->fleet, api->st.waiting, sse_count(api->sse));
+    prepare(rq, 200, json, "application/json"); /* NULL: send_answer's 500 */
+}
+
+/* GET /, /page/app.js, /page/style.css: the embedded page, with headers
+ * that keep it fresh and its scripts and styles its own. */
+static enum MHD_Result serve_page(api_t *api, api_request *rq) {
+    const page_asset *a = &page_assets[rq->rt.asset];
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, a->type);
+    add_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    add_header(resp, "Content-Security-Policy", "default-src 'self'");
+    add_header(resp, "X-Content-Type-Options", "nosniff");
+    if (api->stopping) add_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    rq->status = 200;
+    enum MHD_Result ok = MHD_queue_response(rq->conn, rq->status, resp);
+    MHD_destroy_response(resp);
+    api->st.requests++;
+    api->st.by_class[2]++;
+    return ok;
+}
+
+/* ---- access control and limits (docs/security.md) ---------------------- */
+
+/* The connection's request-time entry (gateway/limits.h), or NULL. */
+static limits_conn *conn_limits(struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* MHD's connection start and end: the request-time entry of each. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+    api_t *api = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = NULL;
+        if (!ci) return;
+        if (limits_refuse(api->limits, ci->connect_fd)) { /* 503 sent, closed by the daemon */
+            log_debug("connection refused: gateway.max_connections reached", NULL);
+            return;
+        }
+        *socket_context = limits_open(api->limits, ci->connect_fd, time_mono_us());
+    } else {
+        limits_close(api->limits, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* Access control of a request whose headers are in: with API keys, a path
+ * that needs a scope (auth_scope_for()) needs a key that has it. Returns 1
+ * with a 401 or 403 prepared when refused. Cost: a SHA-256 and a compare
+ * per key in the file, for the API's routes only. */
+static int authorize(api_t *api, api_request *rq, const char *url) {
+    if (!api->auth) return 0;
+    unsigned need = auth_scope_for(url);
+    const char *key = NULL, *name = NULL;
+    size_t len = 0;
+    int presented = auth_presented(
+        MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "X-API-Key"), &key, &len);
+    auth_verdict v = auth_check(api->auth, need, presented ? key : NULL, len, &name);
+    if (v == AUTH_ALLOWED) return 0;
+    (void)route_parse(url, &rq->rt); /* the route of the metrics and the access log */
+    switch (v) {
+    case AUTH_ALLOWED: return 0;
+    case AUTH_UNAUTHENTICATED:
+        rq->www_authenticate = presented ? "Bearer realm=\"orderfleet\", error=\"invalid_token\""
+                                         : "Bearer realm=\"orderfleet\"";
+        if (presented)
+            problem(rq, 401, "unauthorized", NULL, "the API key presented for %s is not valid",
+                    url);
+        else
+            problem(rq, 401, "unauthorized", NULL,
+                    "%s needs an API key: Authorization: Bearer <key>, or X-API-Key: <key>", url);
+        break;
+    case AUTH_FORBIDDEN:
+        problem(rq, 403, "forbidden", json_pack("{s:s}", "scope", auth_scope_name(need)),
+                "API key \"%s\" lacks the scope %s, which %s needs", name,
+                auth_scope_name(need), url);
+        break;
+    }
+    gmetrics_auth_refused(api->metrics, rq->status);
+    return 1;
+}
+
+/* Loads gateway.api_keys_file, when set, into api->auth. */
+static int load_keys(api_t *api, char *errstr, size_t errsize) {
+    if (!api->cfg->gateway_api_keys_file[0]) return API_OK;
+    auth_t *a = auth_load(api->cfg->gateway_api_keys_file, errstr, errsize);
+    if (!a) return API_ERR;
+    auth_free(api->auth);
+    api->auth = a;
+    return API_OK;
+}
+
+int api_reload_keys(api_t *api, char *errstr, size_t errsize) {
+    return load_keys(api, errstr, errsize);
+}
+
+size_t api_keys(const api_t *api) { return auth_count(api->auth); }
+
 /* ---- the MHD handler ---------------------------------------------------- */
 
 static void answer_text(api_request *rq, unsigned status, const char *text) {
@@ -575,6 +811,7 @@ static void answer_text(api_request *rq, unsigned status, const char *text) {
  * from the headers alone. Returns 1 when an answer is prepared. */
 static int on_headers(api_t *api, api_request *rq, const char *url, const char *method) {
     int is_get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (authorize(api, rq, url)) return 1;
     switch (route_parse(url, &rq->rt)) {
     case ROUTE_NONE:
         problem(rq, 404, "not-found", NULL, "no resource at %s: the API is POST %s and GET %s/{id}",
@@ -583,6 +820,9 @@ static int on_headers(api_t *api, api_request *rq, const char *url, const char *
     case ROUTE_HEALTHZ:
     case ROUTE_READYZ:
     case ROUTE_ORDER:
+    case ROUTE_ORDER_EVENTS:
+    case ROUTE_FLEET:
+    case ROUTE_PAGE:
         if (!is_get) {
             problem(rq, 405, "method-not-allowed", NULL, "%s does not take %s: use GET", url,
                     method);
@@ -661,9 +901,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->started_us = time_mono_us();
         *con_cls = rq;
         api->active++;
+        limits_headers_in(api->limits, conn_limits(conn));
         if (on_headers(api, rq, url, method)) return send_answer(api, rq);
         return MHD_YES; /* the body, if any, comes next */
     }
+    if (*upload_data_size == 0) limits_request_in(api->limits, conn_limits(conn));
     if (rq->status) return send_answer(api, rq); /* resumed with its answer */
     if (*upload_data_size > 0) {
         on_body(api, rq, upload_data, *upload_data_size);
@@ -673,6 +915,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     switch (rq->rt.kind) {
     case ROUTE_ORDERS: place_order(api, rq); break;
     case ROUTE_ORDER: get_order(api, rq); break;
+    case ROUTE_ORDER_EVENTS: return order_events(api, rq);
+    case ROUTE_FLEET: fleet_answer(api, rq); break;
+    case ROUTE_PAGE: return serve_page(api, rq);
     case ROUTE_HEALTHZ: answer_text(rq, 200, "ok\n"); break;
     case ROUTE_READYZ: {
         const char *why = api_not_ready(api);
@@ -694,7 +939,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     api_t *api = cls;
     api_request *rq = *con_cls;
-    (void)conn;
+    limits_request_done(api->limits, conn_limits(conn), time_mono_us());
     if (!rq) return;
     int64_t us = time_mono_us() - rq->started_us;
     gmetrics_request(api->metrics, route_label(rq->rt.kind),
@@ -740,6 +985,17 @@ api_t *api_new(const of_config *cfg, requester_t *req, history_t *hist, gmetrics
                  max_waiting, cfg->gateway_idempotency_keys);
         goto err;
     }
+    if (load_keys(api, errstr, errsize) != API_OK) goto err;
+    unsigned max_connections = cfg->gateway_max_connections
+                                   ? (unsigned)cfg->gateway_max_connections
+                                   : (unsigned)(max_waiting + SPARE_CONNECTIONS);
+    if (!(api->limits = limits_new(cfg->gateway_request_timeout_ms, max_connections))) {
+        snprintf(errstr, errsize, "out of memory");
+        goto err;
+    }
+    /* The daemon at its limit stops accepting (clients hang in the backlog):
+     * its limit is above ours, which refuses with a 503 (gateway/limits.h). */
+    unsigned connection_limit = max_connections + REFUSE_HEADROOM;
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     api->daemon = MHD_start_daemon(
@@ -749,13 +1005,26 @@ api_t *api_new(const of_config *cfg, requester_t *req, history_t *hist, gmetrics
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(max_waiting + SPARE_CONNECTIONS),
+        MHD_OPTION_CONNECTION_LIMIT, connection_limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->gateway_max_connections_per_ip,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->gateway_max_header_bytes,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, api,
         MHD_OPTION_END);
     if (!api->daemon) {
         snprintf(errstr, errsize, "cannot listen on %s: %s", cfg->gateway_listen,
                  errno ? strerror(errno) : "libmicrohttpd refused");
         goto err;
     }
+    /* The event streams' set holds the daemon's: api_fd() is that set. */
+    if (!(api->sse = sse_new(cfg, gm, errstr, errsize)) ||
+        sse_nest(api->sse, MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd,
+                 errstr, errsize) != SSE_OK)
+        goto err;
+    if (history_listen(hist, sse_on_history, api->sse) != 0) {
+        snprintf(errstr, errsize, "the history has no room for the event streams' listener");
+        goto err;
+    }
+    if (!(api->fleet = fleet_new(cfg, hist, errstr, errsize))) goto err;
     return api;
 
 err:
@@ -769,21 +1038,29 @@ int api_port(const api_t *api) {
     return info ? (int)info->port : -1;
 }
 
-int api_fd(const api_t *api) {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    return info ? info->epoll_fd : -1;
-}
+int api_fd(const api_t *api) { return sse_fd(api->sse); }
 
 int64_t api_timeout_ms(const api_t *api) {
     MHD_UNSIGNED_LONG_LONG t = 0;
-    if (MHD_get_timeout(api->daemon, &t) != MHD_YES) return -1;
-    return t > 3600000 ? 3600000 : (int64_t)t;
+    int64_t streams = sse_timeout_ms(api->sse);
+    int64_t cut = limits_next_ms(api->limits, time_mono_us()); /* request deadlines */
+    if (cut >= 0 && (streams < 0 || cut < streams)) streams = cut;
+    if (MHD_get_timeout(api->daemon, &t) != MHD_YES) return streams;
+    int64_t ms = t > 3600000 ? 3600000 : (int64_t)t;
+    return streams >= 0 && streams < ms ? streams : ms;
 }
 
-void api_run(api_t *api) { MHD_run(api->daemon); }
+void api_run(api_t *api) {
+    fleet_poll(api->fleet);
+    sse_run(api->sse); /* resumes what is due, for MHD_run() to serve */
+    size_t cut = limits_sweep(api->limits, time_mono_us()); /* closed by MHD_run() */
+    for (size_t i = 0; i < cut; i++) gmetrics_request_timeout(api->metrics);
+    MHD_run(api->daemon);
+}
 
 void api_quiesce(api_t *api) {
     api->stopping = 1;
+    sse_shutdown(api->sse); /* every stream: event: shutdown, then its end */
     MHD_socket fd = MHD_quiesce_daemon(api->daemon);
     if (fd != MHD_INVALID_SOCKET) close(fd);
 }
@@ -801,10 +1078,17 @@ const char *api_not_ready(const api_t *api) {
 
 void api_stats_get(const api_t *api, api_stats *st) { *st = api->st; }
 
+void api_set_callbacks(api_t *api, callback_t *cb) { api->callbacks = cb; }
+
 void api_free(api_t *api) {
     if (!api) return;
+    sse_abort(api->sse); /* no suspended stream may outlive the daemon */
     if (api->daemon) MHD_stop_daemon(api->daemon);
+    sse_free(api->sse);
+    fleet_free(api->fleet);
     recent_free(api->waiting);
     recent_free(api->idempotency);
+    auth_free(api->auth);
+    limits_free(api->limits);
     free(api);
 }

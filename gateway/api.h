@@ -7,6 +7,10 @@
  *   GET  /healthz          200 while the event loop turns
  *   GET  /readyz           200 once replies and history are positioned and
  *                          Kafka is reachable, else 503
+ *   GET  /v1/orders/{id}/events  the order's outcome as Server-Sent Events
+ *                          (gateway/sse.h); GET /v1/fleet the live panel's
+ *                          JSON (gateway/fleet.h); GET /, /page/app.js,
+ *                          /page/style.css the embedded page (docs/buzzer.md)
  *
  * The daemon runs in the gateway's own event loop (external epoll mode, no
  * thread of MHD's own): api_fd() is its epoll descriptor, api_run() serves
@@ -27,6 +31,7 @@
 #include "common/requester.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/history.h"
+#include "gateway/callback.h"
 
 #define API_OK 0
 #define API_ERR -1
@@ -56,11 +61,12 @@ void api_on_report(const request_report *report, void *ctx);
 /* The bound port (useful with port 0). */
 int api_port(const api_t *api);
 
-/* The daemon's epoll descriptor, readable when api_run() has work. */
+/* The daemon's epoll descriptor nested in the event streams' own (which
+ * watches their sockets for disconnects): readable when api_run() has work. */
 int api_fd(const api_t *api);
 
 /* Milliseconds until the daemon needs api_run() again for its own timers
- * (idle connection timeouts), or -1 for none. */
+ * (idle connection timeouts, event streams' keep-alives), or -1 for none. */
 int64_t api_timeout_ms(const api_t *api);
 
 /* Serves every ready connection without blocking. */
@@ -78,10 +84,24 @@ unsigned api_active(const api_t *api);
 
 void api_stats_get(const api_t *api, api_stats *st);
 
+/* Outcome callbacks (gateway/callback.h; borrowed, outliving the api): a
+ * POST's callbackUrl is checked against it and the order registered with it
+ * once placed. Without it (or with callbacks off) a callbackUrl is refused
+ * with 422 callbacks-disabled. */
+void api_set_callbacks(api_t *api, callback_t *cb);
+
 /* Why the gateway is not ready (a string literal: stopping, the reply
  * consumer not positioned, history not caught up, Kafka unreachable...), or
  * NULL when it is: what /readyz answers, on both ports. */
 const char *api_not_ready(const api_t *api);
+
+/* Reads gateway.api_keys_file again (SIGHUP): on success the new keys
+ * apply to every request from now on; on error (errstr says which line)
+ * the old keys stay. Nothing happens when the setting is empty. */
+int api_reload_keys(api_t *api, char *errstr, size_t errsize);
+
+/* Number of API keys in force; 0: open access. */
+size_t api_keys(const api_t *api);
 
 /* Stops the daemon and frees everything. Every suspended connection must
  * have been answered (requester_shutdown() reports them all). NULL is fine. */

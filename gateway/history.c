@@ -39,6 +39,13 @@ struct history {
     unsigned char *at_end;
     int remaining;
     history_stats st;
+    /* Orders seen placed, no outcome yet: keys only (history_in_flight()). */
+    recent_t *in_flight;
+    struct {
+        history_listener fn;
+        void *ctx;
+    } listeners[HISTORY_MAX_LISTENERS];
+    int nlisteners;
 };
 
 static const char *const consumer_defaults[] = {
@@ -56,7 +63,8 @@ history_t *history_new(const of_config *cfg, char *errstr, size_t errsize) {
     h->cfg = cfg;
     h->view = recent_new((size_t)cfg->gateway_outcomes,
                          (size_t)cfg->gateway_outcomes * BYTES_PER_ENTRY);
-    if (!h->view) {
+    h->in_flight = recent_new((size_t)cfg->gateway_outcomes, 0);
+    if (!h->view || !h->in_flight) {
         snprintf(errstr, errsize, "cannot make room for %d outcomes (gateway.outcomes)",
                  cfg->gateway_outcomes);
         goto err;
@@ -121,30 +129,86 @@ static void note_end(history_t *h, const rd_kafka_message_t *m) {
     }
 }
 
-void history_accepted(history_t *h, const char *order_id) {
-    size_t len = strlen(order_id);
-    const void *v = NULL;
-    size_t vlen = 0;
-    if (recent_get(h->view, order_id, len, &v, &vlen) == RECENT_OK && vlen > 0 &&
-        *(const char *)v == STATE_COMPLETED)
-        return; /* the outcome is known already: keep it */
-    char state = STATE_ACCEPTED;
-    (void)recent_put(h->view, order_id, len, &state, 1);
+int history_listen(history_t *h, history_listener fn, void *ctx) {
+    if (h->nlisteners == HISTORY_MAX_LISTENERS) return -1;
+    h->listeners[h->nlisteners].fn = fn;
+    h->listeners[h->nlisteners].ctx = ctx;
+    h->nlisteners++;
+    return 0;
 }
 
-void history_completed(history_t *h, const order_completed_t *outcome) {
+static void tell(history_t *h, const history_event *ev) {
+    for (int i = 0; i < h->nlisteners; i++) h->listeners[i].fn(ev, h->listeners[i].ctx);
+}
+
+/* The state byte of order_id's entry, or 0 when the view does not know it. */
+static char state_of(const history_t *h, const char *order_id, size_t len) {
+    const void *v = NULL;
+    size_t vlen = 0;
+    if (recent_get(h->view, order_id, len, &v, &vlen) != RECENT_OK || vlen == 0) return 0;
+    return *(const char *)v;
+}
+
+static void placed_first(history_t *h, const char *order_id, size_t len, int64_t at_ms) {
+    (void)recent_put(h->in_flight, order_id, len, NULL, 0);
+    history_event ev = {.kind = HISTORY_EV_PLACED, .order_id = order_id, .at_ms = at_ms};
+    tell(h, &ev);
+}
+
+/* An order seen placed at at_ms: a first sight is told to the listeners. */
+static void accepted_at(history_t *h, const char *order_id, int64_t at_ms) {
+    size_t len = strlen(order_id);
+    char prev = state_of(h, order_id, len);
+    if (prev == STATE_COMPLETED) return; /* the outcome is known already: keep it */
+    char state = STATE_ACCEPTED;
+    if (recent_put(h->view, order_id, len, &state, 1) == RECENT_OK && prev == 0)
+        placed_first(h, order_id, len, at_ms);
+}
+
+/* An outcome seen at at_ms: recorded (a copy replaces the entry, which
+ * becomes the newest); a first sight is told to the listeners. */
+static void completed_at(history_t *h, const order_completed_t *outcome, int64_t at_ms) {
     if (!outcome->order_id || !*outcome->order_id) return;
     char *json = orderjson_completed_dump(outcome);
     if (!json) return;
+    const char *id = outcome->order_id;
+    size_t idlen = strlen(id);
     size_t jlen = strlen(json);
+    char prev = state_of(h, id, idlen);
     char *value = malloc(jlen + 1);
     if (value) {
         value[0] = STATE_COMPLETED;
         memcpy(value + 1, json, jlen);
-        (void)recent_put(h->view, outcome->order_id, strlen(outcome->order_id), value, jlen + 1);
+        if (recent_put(h->view, id, idlen, value, jlen + 1) == RECENT_OK &&
+            prev != STATE_COMPLETED) {
+            if (prev == 0) placed_first(h, id, idlen, at_ms);
+            (void)recent_del(h->in_flight, id, idlen);
+            history_event ev = {.kind = HISTORY_EV_OUTCOME,
+                                .order_id = id,
+                                .at_ms = at_ms,
+                                .status = (int)outcome->status,
+                                .json = json,
+                                .json_len = jlen};
+            tell(h, &ev);
+        }
         free(value);
     }
     free(json);
+}
+
+void history_accepted(history_t *h, const char *order_id) {
+    accepted_at(h, order_id, time_now_ms());
+}
+
+void history_completed(history_t *h, const order_completed_t *outcome) {
+    completed_at(h, outcome, time_now_ms());
+}
+
+/* A record's timestamp (create or append time), or now when it has none. */
+static int64_t record_ms(const rd_kafka_message_t *m) {
+    rd_kafka_timestamp_type_t type;
+    int64_t ts = rd_kafka_message_timestamp(m, &type);
+    return type == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ts < 0 ? time_now_ms() : ts;
 }
 
 static void handle(history_t *h, const rd_kafka_message_t *m) {
@@ -156,7 +220,7 @@ static void handle(history_t *h, const rd_kafka_message_t *m) {
         if (!o) {
             h->st.undecodable++;
         } else {
-            history_completed(h, o);
+            completed_at(h, o, record_ms(m));
             codec_completed_free(o);
         }
     } else {
@@ -169,7 +233,7 @@ static void handle(history_t *h, const rd_kafka_message_t *m) {
         } else {
             memcpy(id, m->key, m->key_len);
             id[m->key_len] = '\0';
-            history_accepted(h, id);
+            accepted_at(h, id, record_ms(m));
         }
     }
 }
@@ -215,6 +279,33 @@ void history_stats_get(const history_t *h, history_stats *st) {
     st->entries = recent_count(h->view);
 }
 
+size_t history_in_flight(const history_t *h) { return recent_count(h->in_flight); }
+
+int history_orders_ends(const history_t *h, int64_t *ends, int64_t *starts, int max) {
+    int n = 0;
+    if (!h->assigned) return 0;
+    for (int i = 0; i < h->assigned->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &h->assigned->elems[i];
+        if (strcmp(tp->topic, h->cfg->topic_orders) != 0 || tp->partition < 0 ||
+            tp->partition >= max)
+            continue;
+        int64_t lo = -1, hi = -1;
+        if (rd_kafka_get_watermark_offsets(h->consumer, tp->topic, tp->partition, &lo, &hi) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
+            hi < 0)
+            lo = hi = -1;
+        /* partitions may come in any order: fill the gaps as unknown */
+        for (int p = n; p < tp->partition; p++) {
+            ends[p] = -1;
+            if (starts) starts[p] = -1;
+        }
+        ends[tp->partition] = hi;
+        if (starts) starts[tp->partition] = lo;
+        if (tp->partition + 1 > n) n = tp->partition + 1;
+    }
+    return n;
+}
+
 void history_free(history_t *h) {
     if (!h) return;
     /* The assignment copy holds references to librdkafka's partitions:
@@ -227,5 +318,6 @@ void history_free(history_t *h) {
     }
     free(h->at_end);
     recent_free(h->view);
+    recent_free(h->in_flight);
     free(h);
 }

@@ -29,6 +29,27 @@
 
 typedef struct history history_t;
 
+/* What a listener is told (history_listen()): a change of the view. */
+#define HISTORY_EV_PLACED 1  /* an order seen for the first time */
+#define HISTORY_EV_OUTCOME 2 /* an order's outcome seen for the first time */
+
+typedef struct history_event {
+    int kind;             /* HISTORY_EV_* */
+    const char *order_id; /* NUL-terminated */
+    int64_t at_ms;        /* when it happened: the record's timestamp, or now */
+    /* HISTORY_EV_OUTCOME: the outcome's status (ORDER_STATUS_*) and JSON
+     * (json_len bytes, not NUL-terminated). */
+    int status;
+    const char *json;
+    size_t json_len;
+} history_event;
+
+/* A listener: called on the event loop's thread, inside history_poll(),
+ * history_accepted() or history_completed(). ev and its strings are lent
+ * for the call only. It must not call back into the history. */
+typedef void (*history_listener)(const history_event *ev, void *ctx);
+#define HISTORY_MAX_LISTENERS 4
+
 typedef struct history_stats {
     uint64_t orders_read;    /* records read from topics.orders */
     uint64_t outcomes_read;  /* records read from topics.completed */
@@ -63,6 +84,24 @@ void history_accepted(history_t *h, const char *order_id);
 void history_completed(history_t *h, const order_completed_t *outcome);
 
 void history_stats_get(const history_t *h, history_stats *st);
+
+/* Adds a listener told of every first sight of an order (placed) and of
+ * its outcome: each order is told at most once of each, whatever number of
+ * copies (own news, topic records, replays) reach the view, as long as the
+ * view remembers it. An order first seen by its outcome is told placed
+ * too, just before. Returns 0, or -1 when HISTORY_MAX_LISTENERS are set. */
+int history_listen(history_t *h, history_listener fn, void *ctx);
+
+/* Orders seen placed and not yet completed (bounded by gateway.outcomes:
+ * the oldest are forgotten first). O(1). */
+size_t history_in_flight(const history_t *h);
+
+/* The end (high watermark) of each partition of topics.orders, as the
+ * view's own consumer last saw it in a fetch response: no request, no
+ * blocking. ends[p] gets partition p's end, or -1 when not known yet; the
+ * low watermark (log start) goes to starts[p] (may be NULL) likewise.
+ * Returns the number of partitions (at most max; 0 before positioning). */
+int history_orders_ends(const history_t *h, int64_t *ends, int64_t *starts, int max);
 
 void history_free(history_t *h);
 

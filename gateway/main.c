@@ -27,8 +27,10 @@
 #include "common/requester.h"
 #include "common/timeutil.h"
 #include "gateway/api.h"
+#include "gateway/auth.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/history.h"
+#include "gateway/callback.h"
 
 #define PROG_NAME "order-gateway"
 /* The longest poll() sleep: the loop's heartbeat for /healthz and for the
@@ -41,8 +43,48 @@
 /* Shutdown: how long requests on open connections are still answered (with
  * 503 stopping) after the stop began. */
 #define SHUTDOWN_LINGER_MS 500
+/* Shutdown: how long callback deliveries (first tries and retries) that
+ * fall due are still attempted, once the requests are answered. */
+#define SHUTDOWN_CALLBACK_GRACE_MS 5000
 
 static volatile sig_atomic_t run = 1;
+static volatile sig_atomic_t reload_keys = 0; /* SIGHUP: read the API key file again */
+
+static void on_sighup(int sig) {
+    (void)sig;
+    reload_keys = 1;
+}
+
+/* --hash-key: reads one key from stdin (its first line, the newline
+ * dropped) and prints the key file's third field for it, so that operators
+ * never hash by hand. Returns the exit status. */
+static int hash_key(void) {
+    char key[AUTH_KEY_MAX + 2], out[AUTH_HASH_TEXT_LEN];
+    if (!fgets(key, sizeof(key), stdin)) {
+        fprintf(stderr, PROG_NAME ": --hash-key reads a key on stdin; got nothing\n");
+        return EXIT_USAGE;
+    }
+    size_t len = strcspn(key, "\r\n");
+    if (len == strlen(key) && !feof(stdin)) {
+        fprintf(stderr, PROG_NAME ": --hash-key: the key is longer than %d bytes\n", AUTH_KEY_MAX);
+        return EXIT_USAGE;
+    }
+    const char *k = NULL;
+    size_t klen = 0;
+    key[len] = '\0';
+    if (!auth_presented(NULL, key, &k, &klen) || klen != len) {
+        fprintf(stderr, PROG_NAME ": --hash-key: the key is empty or has blanks around it\n");
+        return EXIT_USAGE;
+    }
+    int rc = auth_hash_text(k, klen, out);
+    memset(key, 0, sizeof(key));
+    if (rc != AUTH_OK) {
+        fprintf(stderr, PROG_NAME ": --hash-key: SHA-256 failed (libcrypto)\n");
+        return EXIT_SOFTWARE;
+    }
+    printf("%s\n", out);
+    return 0;
+}
 
 static void on_signal(int sig) {
     if (!run) _exit(128 + sig);
@@ -75,7 +117,16 @@ static void usage(FILE *f) {
             "                           Prefer: wait=N | respond-async (RFC 7240),\n"
             "                           Idempotency-Key: K (a retry never places twice)\n"
             "  GET  /v1/orders/{id}     200 outcome, 202 pending, 404 unknown\n"
+            "  GET  /v1/orders/{id}/events  the outcome as Server-Sent Events (the buzzer;\n"
+            "                           gateway.max_streams, gateway.sse_keepalive_ms)\n"
+            "  GET  /v1/fleet           the live panel's JSON; GET / the page\n"
+            "  A POST body may carry \"callbackUrl\": the outcome is POSTed there, signed\n"
+            "  (Orderfleet-Signature), when its host is in gateway.callback_hosts.\n"
             "  GET  /healthz, /readyz   liveness; readiness (replies positioned, Kafka up)\n"
+            "  With gateway.api_keys_file, /v1/ routes need an API key (Authorization: Bearer\n"
+            "  or X-API-Key): 401 without a known key, 403 without the scope\n"
+            "  (docs/security.md). --hash-key reads a key on stdin and prints its hash for\n"
+            "  the key file; SIGHUP reloads the file.\n"
             "  Errors are application/problem+json: 400 malformed JSON (line, column) or\n"
             "  schema violations (each field), 404, 405, 413, 415, 422 (Idempotency-Key\n"
             "  reused for another body), 503 with Retry-After (Kafka down, not ready, busy).\n"
@@ -93,7 +144,7 @@ static void usage(FILE *f) {
             "listening socket), 78 bad config.\n");
 }
 
-enum { OPT_REPLY_PARTITION = 0x2001, OPT_MAX_WAITING };
+enum { OPT_REPLY_PARTITION = 0x2001, OPT_MAX_WAITING, OPT_HASH_KEY };
 
 /* Every waiting request holds a connection, so the descriptor limit must
  * exceed gateway.max_waiting: raises the soft limit towards the hard one,
@@ -198,6 +249,7 @@ int main(int argc, char **argv) {
         {"wait-ms", required_argument, NULL, 'w'},
         {"reply-partition", required_argument, NULL, OPT_REPLY_PARTITION},
         {"max-waiting", required_argument, NULL, OPT_MAX_WAITING},
+        {"hash-key", no_argument, NULL, OPT_HASH_KEY},
         CLI_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -205,6 +257,7 @@ int main(int argc, char **argv) {
     of_config cfg;
     requester_t *req = NULL;
     history_t *hist = NULL;
+    callback_t *cb = NULL;
     api_t *api = NULL;
     metrics *reg = NULL; /* /metrics: owned, freed after the ops endpoint that renders it */
     ops *o = NULL;
@@ -226,6 +279,7 @@ int main(int argc, char **argv) {
         case OPT_MAX_WAITING:
             r = cli_override(&cli, "gateway.max_waiting", optarg, "flag --max-waiting");
             break;
+        case OPT_HASH_KEY: status = hash_key(); goto out;
         case 'h': usage(stdout); goto out;
         default: usage(stderr); status = EXIT_USAGE; goto out;
         }
@@ -241,6 +295,20 @@ int main(int argc, char **argv) {
     }
     if ((status = cli_load_config(&cli, &cfg)) != 0) goto out;
     have_cfg = 1;
+    if (callback_check_config(&cfg, errstr, sizeof(errstr)) != CALLBACK_OK) {
+        fprintf(stderr, PROG_NAME ": %s\n", errstr);
+        status = EXIT_CONFIG;
+        goto out;
+    }
+    if (cfg.gateway_api_keys_file[0]) { /* a bad key file is bad config: 78 */
+        auth_t *keys = auth_load(cfg.gateway_api_keys_file, errstr, sizeof(errstr));
+        auth_free(keys);
+        if (!keys) {
+            fprintf(stderr, PROG_NAME ": gateway.api_keys_file: %s\n", errstr);
+            status = EXIT_CONFIG;
+            goto out;
+        }
+    }
     if (cli_config_checked(&cli, &cfg, &status)) goto out;
 
     struct sigaction sa;
@@ -248,6 +316,8 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_signal; /* no SA_RESTART: poll() returns on a signal */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_sighup;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-answer is an error return, not death */
     raise_fd_limit((rlim_t)cfg.gateway_max_waiting + 1024);
 
@@ -285,25 +355,55 @@ int main(int argc, char **argv) {
         goto out;
     }
     requester_set_report(req, api_on_report, api);
+    /* Outcome callbacks: their thread starts here; outcomes reach them
+     * through the history (replies and topics.completed alike). */
+    if (!(cb = callback_new(&cfg, &gm, errstr, sizeof(errstr)))) {
+        log_error("could not start", "error=%s", errstr);
+        status = EXIT_CONFIG;
+        goto out;
+    }
+    api_set_callbacks(api, cb);
+    if (callback_enabled(cb) && history_listen(hist, callback_history_listener, cb) != 0) {
+        log_error("could not start", "error=\"no room for the callbacks' history listener\"");
+        status = EXIT_SOFTWARE;
+        goto out;
+    }
     log_info("listening", "address=%s port=%d wait_ms=%d reply_partition=%d max_waiting=%d",
              cfg.gateway_listen, api_port(api), cfg.gateway_wait_ms, cfg.gateway_reply_partition,
              cfg.gateway_max_waiting);
 
     int was_ready = 0;
+    if (api_keys(api))
+        log_info("access control: API keys", "keys=%zu file=%s reload=SIGHUP", api_keys(api),
+                 cfg.gateway_api_keys_file);
+    else
+        log_info("access control: open", "detail=\"no gateway.api_keys_file: every client may "
+                 "place and read orders\"");
     while (run) {
+        if (reload_keys) {
+            reload_keys = 0;
+            if (api_reload_keys(api, errstr, sizeof(errstr)) == API_OK)
+                log_info("API keys reloaded", "keys=%zu", api_keys(api));
+            else
+                log_error("API keys not reloaded, the old ones stay", "error=%s", errstr);
+        }
         turn(api, req, hist, &gm, o, TICK_MS);
-        int ready = requester_ready(req) && history_ready(hist);
-        if (ready && !was_ready) log_info("ready", "port=%d", api_port(api));
-        was_ready = ready;
+        /* ready: what /readyz answers (replies and history positioned, and a
+         * broker reachable), logged at each change */
         const char *why = api_not_ready(api);
+        if (!why && !was_ready) log_info("ready", "port=%d", api_port(api));
+        else if (why && was_ready) log_warn("not ready", "reason=\"%s\"", why);
+        was_ready = !why;
         ops_set_ready(o, !why, why);
     }
     shut_down(api, req, hist, &gm, o);
+    callback_stop(cb, SHUTDOWN_CALLBACK_GRACE_MS);
     log_summary(api, req, hist);
 
 out:
     api_free(api);
     history_free(hist);
+    callback_free(cb);
     requester_free(req);
     ops_close(o, reg);
     if (have_cfg) config_free(&cfg);

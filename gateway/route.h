@@ -11,6 +11,8 @@
 #include <stddef.h>
 
 #define ROUTE_ORDERS_PATH "/v1/orders"
+#define ROUTE_EVENTS_SUFFIX "/events"
+#define ROUTE_FLEET_PATH "/v1/fleet"
 #define ROUTE_ORDER_ID_MAX 128
 
 typedef enum route_kind {
@@ -18,15 +20,29 @@ typedef enum route_kind {
     ROUTE_ORDERS,    /* /v1/orders */
     ROUTE_ORDER,     /* /v1/orders/{id} */
     ROUTE_HEALTHZ,   /* /healthz */
-    ROUTE_READYZ     /* /readyz */
+    ROUTE_READYZ,    /* /readyz */
+    ROUTE_ORDER_EVENTS, /* /v1/orders/{id}/events: the order's Server-Sent Events */
+    ROUTE_FLEET,     /* /v1/fleet: the live panel's JSON */
+    ROUTE_PAGE       /* /, /page/app.js, /page/style.css: the embedded page (asset) */
 } route_kind;
+
+/* Which file of the embedded page a ROUTE_PAGE names (gateway/page/). */
+typedef enum route_asset {
+    ROUTE_ASSET_INDEX,     /* / -> index.html */
+    ROUTE_ASSET_APP_JS,    /* /page/app.js */
+    ROUTE_ASSET_STYLE_CSS, /* /page/style.css */
+    ROUTE_ASSET_COUNT
+} route_asset;
 
 typedef struct route {
     route_kind kind;
-    /* ROUTE_ORDER: the id segment as given, NUL-terminated; bad_id is set
-     * when it is not a valid order id (too long, empty, or a character
-     * outside the unreserved set), and then order_id holds at most its
-     * first ROUTE_ORDER_ID_MAX characters, for the error message. */
+    route_asset asset; /* ROUTE_PAGE: which file */
+    /* ROUTE_ORDER, ROUTE_ORDER_EVENTS: the id segment as given,
+     * NUL-terminated; bad_id is set when it is not a valid order id (too
+     * long, empty, or a character outside the unreserved set), and then
+     * order_id holds at most its first ROUTE_ORDER_ID_MAX characters, for
+     * the error message. A path "/v1/orders/{x}/events" is always
+     * ROUTE_ORDER_EVENTS, x checked as an id. */
     int bad_id;
     char order_id[ROUTE_ORDER_ID_MAX + 1];
 } route;

@@ -76,3 +76,14 @@ void id_uuid7(char out[ID_UUID_LEN + 1]) {
     }
     *o = '\0';
 }
+
+int id_order_valid(const char *id, size_t len) {
+    if (len == 0 || len > ID_ORDER_MAX) return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_' || c == '~'))
+            return 0;
+    }
+    return 1;
+}

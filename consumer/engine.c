@@ -10,6 +10,7 @@
 
 #include "common/cli.h"
 #include "common/headers.h"
+#include "common/ids.h"
 #include "common/kafka.h"
 #include "common/logfmt.h"
 #include "common/order_codec.h"
@@ -24,7 +25,6 @@
 #include "consumer/worker_metrics.h"
 
 #define STATS_LOG_INTERVAL_MS 10000
-#define MAX_ORDER_ID 128 /* bytes; longer ids are not ids but accidents or attacks */
 #define LOOP_WAIT_MS 100 /* longest sleep of the event loop: commits and stats run this often */
 #define CONSUME_BATCH 500 /* records taken per turn of the loop before serving the rest */
 #define JOB_OVERHEAD 512 /* bytes a job costs beyond its record, for the buffer bound */
@@ -743,7 +743,7 @@ static void start(engine *e, job *j) {
     }
     const char *unidentified = j->order->order_id[0] == '\0'
                                    ? "orderId is missing: the record cannot be identified"
-                               : strlen(j->order->order_id) > MAX_ORDER_ID
+                               : strlen(j->order->order_id) > ID_ORDER_MAX
                                    ? "orderId is longer than 128 bytes"
                                    : NULL;
     if (unidentified) {

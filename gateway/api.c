@@ -516,7 +516,7 @@ static void place_order(api_t *api, api_request *rq) {
         /* Not placed, or perhaps not: send it again, under the same order id,
          * so that even a first attempt that did land stays one order. */
     } else if (order->order_id && *order->order_id) {
-        if (!route_order_id_valid(order->order_id, strlen(order->order_id))) {
+        if (!id_order_valid(order->order_id, strlen(order->order_id))) {
             problem(rq, 400, "invalid-order",
                     json_pack("{s:[{s:s, s:s}], s:i}", "errors", "field", "orderId", "reason",
                               "1 to 128 characters of A-Z a-z 0-9 - . _ ~", "errorCount", 1),

@@ -856,7 +856,7 @@ static void *deliver_loop(void *arg) {
         if (wait > CALLBACK_BACKOFF_CAP_MS) wait = CALLBACK_BACKOFF_CAP_MS;
         d->due_ms = time_mono_ms() + wait;
         if (cb->stopping && d->due_ms > cb->stop_deadline_ms) {
-            char last[sizeof(why) + 64];
+            char last[sizeof(why) + 96]; /* why and the sentence whole */
             snprintf(last, sizeof(last), "%s; gateway stopping: the next retry is not due "
                      "within the shutdown grace period", why);
             give_up_locked(cb, d, CALLBACK_RESULT_SHUTDOWN, last);

@@ -1,19 +1,9 @@
 #include "gateway/route.h"
 
+#include "common/ids.h"
+
 #include <stdio.h>
 #include <string.h>
-
-static int unreserved(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-int route_order_id_valid(const char *id, size_t len) {
-    if (len == 0 || len > ROUTE_ORDER_ID_MAX) return 0;
-    for (size_t i = 0; i < len; i++)
-        if (!unreserved(id[i])) return 0;
-    return 1;
-}
 
 route_kind route_parse(const char *path, route *out) {
     static const char orders[] = ROUTE_ORDERS_PATH;
@@ -31,7 +21,7 @@ route_kind route_parse(const char *path, route *out) {
             out->kind = ROUTE_ORDER_EVENTS;
             len -= sn;
         }
-        out->bad_id = !route_order_id_valid(id, len);
+        out->bad_id = !id_order_valid(id, len);
         int shown = len > ROUTE_ORDER_ID_MAX ? ROUTE_ORDER_ID_MAX : (int)len;
         snprintf(out->order_id, sizeof(out->order_id), "%.*s", shown, id);
     } else if (strcmp(path, ROUTE_FLEET_PATH) == 0) {

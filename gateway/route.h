@@ -10,10 +10,12 @@
 
 #include <stddef.h>
 
+#include "common/ids.h"
+
 #define ROUTE_ORDERS_PATH "/v1/orders"
 #define ROUTE_EVENTS_SUFFIX "/events"
 #define ROUTE_FLEET_PATH "/v1/fleet"
-#define ROUTE_ORDER_ID_MAX 128
+#define ROUTE_ORDER_ID_MAX ID_ORDER_MAX
 
 typedef enum route_kind {
     ROUTE_NONE,      /* no resource here: 404 */
@@ -52,8 +54,6 @@ typedef struct route {
  * ROUTE_NONE. Cost: one pass over the path. */
 route_kind route_parse(const char *path, route *out);
 
-/* 1 when id (len bytes) is a valid order id, as in a path or a body. */
-int route_order_id_valid(const char *id, size_t len);
 
 /* The route as a metrics label: the path pattern, never the order id; a
  * string literal. */

@@ -14,6 +14,7 @@
 
 #include "common/cli.h"
 #include "common/config.h"
+#include "common/ids.h"
 #include "common/publisher.h"
 #include "common/requester.h"
 
@@ -98,13 +99,8 @@ static inline int mode_exit_status(int unavailable, int write_failed, int interr
  * worker would dead-letter as unidentifiable (over 128 bytes) or that GET
  * /v1/orders/{id} could not name; better said at once, before Kafka. */
 static inline const char *mode_order_id_problem(const char *id) {
-    static const char unreserved[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                     "0123456789-._~";
-    if (!id || !*id) return NULL;
-    size_t n = strlen(id);
-    if (n > 128 || strspn(id, unreserved) != n)
-        return "orderId: must be 1 to 128 characters of A-Z a-z 0-9 - . _ ~";
-    return NULL;
+    if (!id || !*id || id_order_valid(id, strlen(id))) return NULL;
+    return "orderId: must be 1 to 128 characters of A-Z a-z 0-9 - . _ ~";
 }
 
 /* What publisher_ack_print() needs: json selects the output format;

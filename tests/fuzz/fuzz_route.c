@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "common/ids.h"
 #include "gateway/route.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -32,11 +33,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                    "ROUTE_ORDER for a path outside /v1/orders/");
         const char *id = path + strlen(ROUTE_ORDERS_PATH) + 1;
         if (!r.bad_id)
-            FUZZ_CHECK(route_order_id_valid(r.order_id, idlen) &&
+            FUZZ_CHECK(id_order_valid(r.order_id, idlen) &&
                            strncmp(r.order_id, id, idlen) == 0,
                        "a good id that is not valid or not from the path");
         else
-            FUZZ_CHECK(!route_order_id_valid(id, strlen(id)),
+            FUZZ_CHECK(!id_order_valid(id, strlen(id)),
                        "a valid id (the whole rest of the path) called bad");
     }
     memset(&again, 0, sizeof(again));

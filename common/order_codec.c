@@ -49,11 +49,18 @@ static size_t utf8_char(const unsigned char *p, size_t left, int *cut) {
     return n;
 }
 
+/* Every decoded string passes here, nearly all of them ASCII: those bytes are
+ * taken in the loop itself, the rest one character at a time. */
 int codec_utf8_valid(const char *s, size_t len) {
     const unsigned char *p = (const unsigned char *)s;
     int cut;
-    for (size_t i = 0, n; i < len; i += n)
+    for (size_t i = 0, n; i < len; i += n) {
+        if (p[i] < 0x80) {
+            n = 1;
+            continue;
+        }
         if ((n = utf8_char(p + i, len - i, &cut)) == 0) return 0;
+    }
     return 1;
 }
 

@@ -41,32 +41,29 @@ import http.client
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import fleettest  # noqa: E402
+from fleettest import log_text  # noqa: E402
+
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
 LOGS = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp())
-os.makedirs(LOGS, exist_ok=True)
 RUN = "badinput-%d-%d" % (os.getpid(), int(time.time()))
 T0 = time.monotonic()
+TEST_RUN = fleettest.Run(BIN, LOGS, RUN + "-{name}.log")
+fail, check, wait_for = TEST_RUN.fail, TEST_RUN.check, TEST_RUN.wait_for
 
-procs = []
-failures = []
 pending = []
 defects = []  # known defects outside this test's files, reported; see defect()
 
 
 def note(msg):
     print("[%6.1fs] %s" % (time.monotonic() - T0, msg), flush=True)
-
-
-def fail(msg):
-    failures.append(msg)
-    print("FAIL: " + msg, flush=True)
 
 
 def defect(cond, msg):
@@ -81,24 +78,6 @@ def defect(cond, msg):
             defects.append(msg)
             print("KNOWN DEFECT: " + msg, flush=True)
     return cond
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-    return cond
-
-
-def wait_for(what, fn, timeout=30.0, interval=0.05):
-    """fn() until it returns something truthy, or raise after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(interval)  # polling a condition, bounded by the deadline
 
 
 # ---- protobuf, by hand (an encoder independent of protobuf-c) -------------
@@ -200,34 +179,6 @@ STATUS = {1: "FULFILLED", 2: "REJECTED", 3: "FAILED"}
 
 
 # ---- programs --------------------------------------------------------------
-
-def start(name, args, env):
-    log = open(os.path.join(LOGS, "%s-%s.log" % (RUN, name)), "w+")
-    p = subprocess.Popen([os.path.join(BIN, args[0])] + args[1:], stdout=subprocess.DEVNULL,
-                         stderr=log, env=env)
-    p.log = log
-    p.name = name
-    procs.append(p)
-    return p
-
-
-def log_text(p):
-    with open(p.log.name, errors="replace") as f:
-        return f.read()
-
-
-def port_from_log(p, msg):
-    def find():
-        for line in log_text(p).splitlines():
-            if ("msg=" + msg) in line or ('msg="%s"' % msg) in line:
-                m = re.search(r"\bport=(\d+)", line)
-                if m:
-                    return int(m.group(1))
-        if p.poll() is not None:
-            raise AssertionError("%s exited with %s:\n%s" % (p.name, p.returncode, log_text(p)))
-        return None
-    return wait_for("%s to log %r" % (p.name, msg), find)
-
 
 def alive(p):
     return check(p.poll() is None, "%s is no longer running (status %s); log:\n%s" %
@@ -336,14 +287,7 @@ API = None
 
 
 def http_req(method, path, body=None, headers=None, timeout=15):
-    c = http.client.HTTPConnection("127.0.0.1", API, timeout=timeout)
-    try:
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        data = r.read()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-    finally:
-        c.close()
+    return fleettest.request(API, method, path, body, headers, timeout)
 
 
 def raw_http(data, timeout=15, read=True):
@@ -1003,16 +947,10 @@ def account(kafka, cli_expect, http_expect):
 # ---- main ------------------------------------------------------------------
 
 def stop_all():
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            rc = p.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            fail("%s did not stop within 60 s of SIGTERM" % p.name)
-            p.kill()
-            p.wait()
+    fleettest.terminate(TEST_RUN.procs)
+    for p in TEST_RUN.procs:
+        rc = TEST_RUN.wait_stopped(p, 60)
+        if rc is None:
             continue
         check(rc == 0, "%s exited with %s after SIGTERM (negative: a signal); log tail:\n%s" %
               (p.name, rc, log_text(p)[-3000:]))
@@ -1038,14 +976,15 @@ def main():
     settings = subprocess.run([os.path.join(BIN, "order-gateway"), "--help-config"],
                               capture_output=True, text=True, env=ENV).stdout
     common = dict(ENV, ORDERFLEET_METRICS_LISTEN="127.0.0.1:0")
-    worker = start("worker", ["order-worker"], common)
+    worker = TEST_RUN.start("worker", ["order-worker"], common, stdout=subprocess.DEVNULL)
     gw_env = dict(common, ORDERFLEET_GATEWAY_WAIT_MS="20000")
     if "gateway.request_timeout_ms" in settings:
         gw_env["ORDERFLEET_GATEWAY_REQUEST_TIMEOUT_MS"] = "3000"
-    gateway = start("gateway", ["order-gateway", "-l", "127.0.0.1:0"], gw_env)
-    wport = port_from_log(worker, "ops endpoint listening")
-    gport = port_from_log(gateway, "ops endpoint listening")
-    API = port_from_log(gateway, "listening")
+    gateway = TEST_RUN.start("gateway", ["order-gateway", "-l", "127.0.0.1:0"], gw_env,
+                             stdout=subprocess.DEVNULL)
+    wport = TEST_RUN.port_from_log(worker, "ops endpoint listening")
+    gport = TEST_RUN.port_from_log(gateway, "ops endpoint listening")
+    API = TEST_RUN.port_from_log(gateway, "msg=listening")
 
     def ready(port):
         try:
@@ -1093,8 +1032,8 @@ def main():
         print("PENDING (feature not there yet): " + p, flush=True)
     for d in defects:
         print("KNOWN DEFECT (reported, outside this test): " + d, flush=True)
-    if failures:
-        print("\n%d failure(s); logs in %s (%s-*.log)" % (len(failures), LOGS, RUN))
+    if TEST_RUN.failures:
+        print("\n%d failure(s); logs in %s (%s-*.log)" % (len(TEST_RUN.failures), LOGS, RUN))
         return 1
     print("test_e2e_bad_input: all cases answered as documented")
     return 0
@@ -1105,8 +1044,5 @@ if __name__ == "__main__":
         sys.exit(main())
     except AssertionError as e:
         print("FAIL: %s" % e, flush=True)
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        TEST_RUN.kill_all()
         sys.exit(1)

@@ -23,95 +23,32 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import fleettest  # noqa: E402
+from fleettest import clean_env, text_of  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1])
-LOGS = os.path.abspath(sys.argv[2])
 KAFKA_LOCAL = os.path.abspath(sys.argv[3])
 KAFKA_DIR = os.path.abspath(sys.argv[4])
-os.makedirs(LOGS, exist_ok=True)
+RUN = fleettest.Run(BIN, sys.argv[2], "secure-{name}-{pid}.log", env=clean_env(),
+                    timeout=60.0, interval=0.1)
+check, wait_for, start = RUN.check, RUN.wait_for, RUN.start
 SENT = 20
-
-procs = []
-failures = []
-
-
-def fail(msg):
-    failures.append(msg)
-    print("FAIL: " + msg, flush=True)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-    return cond
-
-
-def wait_for(what, fn, timeout=60.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(interval)  # polling a condition, bounded by the deadline
-
-
-def clean_env(extra=None):
-    e = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLEET_")}
-    e.update(extra or {})
-    return e
-
-
-def logfile(name):
-    return open(os.path.join(LOGS, "secure-%s-%d.log" % (name, os.getpid())), "w+")
-
-
-def start(name, args, env):
-    log = logfile(name)
-    p = subprocess.Popen([os.path.join(BIN, args[0])] + args[1:], stdout=subprocess.PIPE,
-                         stderr=log, env=env, text=True)
-    p.log = log
-    p.name = name
-    procs.append(p)
-    return p
-
-
-def text_of(path):
-    with open(path) as f:
-        return f.read()
-
-
-def port_from_log(p, msg):
-    def find():
-        for line in text_of(p.log.name).splitlines():
-            if msg in line:
-                m = re.search(r"\bport=(\d+)", line)
-                if m:
-                    return int(m.group(1))
-        if p.poll() is not None:
-            raise AssertionError("%s exited with %s:\n%s"
-                                 % (p.name, p.returncode, text_of(p.log.name)))
-        return None
-    return wait_for("%s to log %r" % (p.name, msg), find)
 
 
 def http(method, url, body=None, headers=None):
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    """(status, body) of one request; (None, "") when the connection fails."""
     try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+        status, _, text = fleettest.http(method, url, body, headers, timeout=30)
+        return status, text
     except OSError:
         return None, ""
 
 
 def run(name, args, env, stdin=None, timeout=90):
     """Runs a program to its end; returns (exit status, stdout, stderr)."""
-    log = logfile(name)
+    log = RUN.log_file(name)
     try:
         r = subprocess.run([os.path.join(BIN, args[0])] + args[1:], input=stdin,
                            stdout=subprocess.PIPE, stderr=log, env=env, text=True,
@@ -179,8 +116,8 @@ def main():
                       "ORDERFLEET_KAFKA_SSL_CA_LOCATION": ca})
     gateway = start("gateway", ["order-gateway", "-l", "127.0.0.1:0", "-v"],
                     dict(kenv, **common))
-    wport = port_from_log(worker, "ops endpoint listening")
-    api = port_from_log(gateway, "msg=listening")
+    wport = RUN.port_from_log(worker, "ops endpoint listening")
+    api = RUN.port_from_log(gateway, "msg=listening")
     wait_for("the worker's /readyz", lambda: http(
         "GET", "http://127.0.0.1:%d/readyz" % wport)[0] == 200, timeout=90)
     wait_for("the gateway's /readyz", lambda: http(
@@ -232,29 +169,13 @@ def main():
     for p in (gateway, worker):
         p.terminate()
         check(p.wait(timeout=60) == 0, p.name + " did not stop cleanly")
-    for path in [p.log.name for p in procs] + all_logs:
+    for path in [p.log.name for p in RUN.procs] + all_logs:
         check(password not in text_of(path), "the password is in " + path)
     print("end to end over SASL_SSL in %.1f s" % (time.monotonic() - t_start), flush=True)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except AssertionError as e:
-        fail(str(e))
-    finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        subprocess.run([KAFKA_LOCAL, "stop", "--dir", KAFKA_DIR], capture_output=True,
-                       timeout=120)
-    if failures:
-        for p in procs:
-            print("---- last lines of %s ----" % p.name)
-            print("\n".join(text_of(p.log.name).splitlines()[-20:]))
+    if RUN.run_main(main, cleanup=lambda: subprocess.run(
+            [KAFKA_LOCAL, "stop", "--dir", KAFKA_DIR], capture_output=True, timeout=120)):
         sys.exit(1)
     print("test_e2e_secure: all checks passed")

@@ -36,43 +36,21 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import fleettest  # noqa: E402
+from fleettest import http, log_text  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
 LOGS = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp())
-os.makedirs(LOGS, exist_ok=True)
+RUN = fleettest.Run(BIN, LOGS, "callbacks-{name}-{pid}.log",
+                    env={k: v for k, v in os.environ.items() if "proxy" not in k.lower()})
+check, wait_for, start = RUN.check, RUN.wait_for, RUN.start
 SECRET = "cb-secret-7Qx2-do-not-log"
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT = "00-%s-b7ad6b7169203331-01" % TRACE_ID
 ORDER = {"customerId": "c-cb", "currency": "EUR",
          "items": [{"sku": "BURGER-CLASSIC", "quantity": 1}]}
-
-procs = []
-failures = []
-
-
-def fail(msg):
-    failures.append(msg)
-    print("FAIL: " + msg, flush=True)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-    return cond
-
-
-def wait_for(what, fn, timeout=30.0, interval=0.05):
-    """fn() until it returns something truthy, or raise after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(interval)  # polling a condition, bounded by the deadline
 
 
 # ---- the receiver ----------------------------------------------------------
@@ -143,57 +121,19 @@ class Receiver:
                     if d["headers"].get("Orderfleet-Order-Id") == order_id]
 
 
-# ---- programs ---------------------------------------------------------------
-
-def start(name, args, env=None):
-    log = open(os.path.join(LOGS, "callbacks-%s-%d.log" % (name, os.getpid())), "w+")
-    e = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    e.update(env or {})
-    p = subprocess.Popen([os.path.join(BIN, args[0])] + args[1:], stdout=subprocess.PIPE,
-                         stderr=log, env=e, text=True)
-    p.log = log
-    p.name = name
-    procs.append(p)
-    return p
-
-
-def log_text(p):
-    with open(p.log.name) as f:
-        return f.read()
-
-
-def port_from_log(p, msg):
-    def find():
-        for line in log_text(p).splitlines():
-            if ("msg=%s " % msg) in line or ('msg="%s"' % msg) in line:
-                m = re.search(r"\bport=(\d+)", line)
-                if m:
-                    return int(m.group(1))
-        if p.poll() is not None:
-            raise AssertionError("%s exited with %s:\n%s" % (p.name, p.returncode, log_text(p)))
-        return None
-    return wait_for("%s to log %r" % (p.name, msg), find)
-
-
-def http(method, url, body=None, headers=None):
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
-
+# ---- requests ---------------------------------------------------------------
 
 def post_order(api, extra, headers=None):
     body = dict(ORDER)
     body.update(extra)
     h = {"Content-Type": "application/json"}
     h.update(headers or {})
-    return http("POST", "http://127.0.0.1:%d/v1/orders" % api, json.dumps(body).encode(), h)
+    return http("POST", "http://127.0.0.1:%d/v1/orders" % api, json.dumps(body).encode(), h,
+                decode=False)
 
 
 def metric(mport, name, labels=""):
-    text = http("GET", "http://127.0.0.1:%d/metrics" % mport)[2].decode()
+    text = http("GET", "http://127.0.0.1:%d/metrics" % mport)[2]
     m = re.search(r"^orderfleet_gateway_%s%s (\S+)$" % (re.escape(name), re.escape(labels)),
                   text, re.M)
     return float(m.group(1)) if m else None
@@ -236,9 +176,7 @@ def main():
     check(r.returncode == 0 and SECRET not in r.stdout + r.stderr,
           "--check-config with a 0600 secret file: %d %r" % (r.returncode, r.stderr))
 
-    broker = start("devbroker", ["order-devbroker"])
-    bootstrap = broker.stdout.readline().strip()
-    assert bootstrap, "order-devbroker printed no bootstrap servers:\n" + log_text(broker)
+    _, bootstrap = RUN.start_devbroker()
     start("worker", ["order-worker", "-b", bootstrap])
     # At debug level: the secret must appear in no line even so.
     gateway = start("gateway", ["order-gateway", "-b", bootstrap, "-l", "127.0.0.1:0", "-v"],
@@ -249,9 +187,9 @@ def main():
                      "ORDERFLEET_METRICS_LISTEN": "127.0.0.1:0"})
     # Callbacks off: no callback_hosts.
     plain = start("gateway-off", ["order-gateway", "-b", bootstrap, "-l", "127.0.0.1:0"])
-    api = port_from_log(gateway, "listening")
-    mport = port_from_log(gateway, "ops endpoint listening")
-    api_off = port_from_log(plain, "listening")
+    api = RUN.port_from_log(gateway, "msg=listening")
+    mport = RUN.port_from_log(gateway, "ops endpoint listening")
+    api_off = RUN.port_from_log(plain, "msg=listening")
     for port in (api, api_off):
         wait_for("gateway %d ready" % port,
                  lambda port=port: http("GET", "http://127.0.0.1:%d/readyz" % port)[0] == 200)
@@ -264,7 +202,7 @@ def main():
     got = wait_for("the callback of " + oid, lambda: recv.for_order(oid), timeout=30)[0]
     check(got["verified"], "signature of %s: %s" % (oid, got["why"]))
     check(got["path"] == "/ok", "path " + got["path"])
-    st, _, outcome = http("GET", "http://127.0.0.1:%d/v1/orders/%s" % (api, oid))
+    st, _, outcome = http("GET", "http://127.0.0.1:%d/v1/orders/%s" % (api, oid), decode=False)
     check(st == 200, "GET after the callback: %d" % st)
     check(got["body"] == outcome, "callback body %r != GET %r" % (got["body"], outcome))
     check(json.loads(got["body"]).get("status") == "ORDER_STATUS_FULFILLED", "outcome status")
@@ -375,7 +313,7 @@ def main():
     for p in (plain,):
         p.terminate()
         check(p.wait(timeout=30) == 0, p.name + " stopped cleanly")
-    for p in procs:
+    for p in RUN.procs:
         check(SECRET not in log_text(p), "the secret is in the log of " + p.name)
     check(all(d["verified"] for d in recv.deliveries), "an unverified delivery")
     print("test_callbacks: %d deliveries received and verified" % len(recv.deliveries))
@@ -383,22 +321,7 @@ def main():
 
 if __name__ == "__main__":
     t0 = time.monotonic()
-    try:
-        main()
-    except AssertionError as e:
-        fail(str(e))
-    finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-    if failures:
-        for p in procs:
-            print("---- last lines of %s ----" % p.name)
-            print("\n".join(log_text(p).splitlines()[-20:]))
-        print("test_callbacks: 0 passed, %d failed" % len(failures))
+    if RUN.run_main(main):
+        print("test_callbacks: 0 passed, %d failed" % len(RUN.failures))
         sys.exit(1)
     print("test_callbacks: all checks passed in %.1f s" % (time.monotonic() - t0))

@@ -28,12 +28,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import fleettest  # noqa: E402
+from fleettest import http, log_text  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
-LOGS = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp())
-os.makedirs(LOGS, exist_ok=True)
+RUN = fleettest.Run(BIN, sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp(),
+                    "security-{name}-{pid}.log")
+fail, check, wait_for, start = RUN.fail, RUN.check, RUN.wait_for, RUN.start
 TIMEOUT_MS = 1500
 MAX_CONNECTIONS = 8
 MAX_BODY = 1024
@@ -43,70 +46,6 @@ LATE_KEY = "lk-77f0c2b1a3d4e5f60718293a4b5c6d7e"
 KAFKA_SECRET = "kafka-pw-3e9b1f0a7c"
 ORDER = json.dumps({"customerId": "c-1", "currency": "EUR",
                     "items": [{"sku": "BURGER-CLASSIC", "quantity": 1}]}).encode()
-
-procs = []
-failures = []
-
-
-def fail(msg):
-    failures.append(msg)
-    print("FAIL: " + msg, flush=True)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-    return cond
-
-
-def wait_for(what, fn, timeout=30.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(interval)  # polling a condition, bounded by the deadline
-
-
-def start(name, args, env=None):
-    log = open(os.path.join(LOGS, "security-%s-%d.log" % (name, os.getpid())), "w+")
-    e = dict(os.environ)
-    e.update(env or {})
-    p = subprocess.Popen([os.path.join(BIN, args[0])] + args[1:], stdout=subprocess.PIPE,
-                         stderr=log, env=e, text=True)
-    p.log = log
-    p.name = name
-    procs.append(p)
-    return p
-
-
-def log_text(p):
-    with open(p.log.name) as f:
-        return f.read()
-
-
-def port_from_log(p, msg):
-    def find():
-        for line in log_text(p).splitlines():
-            if msg in line:
-                m = re.search(r"\bport=(\d+)", line)
-                if m:
-                    return int(m.group(1))
-        if p.poll() is not None:
-            raise AssertionError("%s exited with %s:\n%s" % (p.name, p.returncode, log_text(p)))
-        return None
-    return wait_for("%s to log %r" % (p.name, msg), find)
-
-
-def http(method, url, body=None, headers=None):
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, dict(r.headers), r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read().decode()
 
 
 def raw(port, data, timeout=10):
@@ -188,7 +127,7 @@ def test_secrets(tmp):
     os.chmod(pw, 0o640)
     base = ["-b", "127.0.0.1:9", "-X", "security.protocol=sasl_ssl",
             "-X", "sasl.mechanisms=SCRAM-SHA-512", "-X", "sasl.username=u"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLEET_")}
+    env = fleettest.clean_env()
     runs = [
         ("-X file", base + ["-X", "sasl.password.file=" + pw, "--check-config"], env),
         ("env file", base + ["--check-config"], dict(env, ORDERFLEET_KAFKA_SASL_PASSWORD_FILE=pw)),
@@ -444,9 +383,7 @@ def main():
     keys = os.path.join(tmp, "api.keys")
     write_keys(keys, ["writer orders:write " + hash_key(WRITER_KEY),
                       "reader orders:read " + hash_key(READER_KEY)])
-    broker = start("devbroker", ["order-devbroker"])
-    bootstrap = broker.stdout.readline().strip()
-    assert bootstrap, "order-devbroker printed no bootstrap servers:\n" + log_text(broker)
+    _, bootstrap = RUN.start_devbroker()
     gateway = start("gateway", ["order-gateway", "-b", bootstrap, "-l", "127.0.0.1:0"],
                     {"ORDERFLEET_GATEWAY_API_KEYS_FILE": keys,
                      "ORDERFLEET_GATEWAY_REQUEST_TIMEOUT_MS": str(TIMEOUT_MS),
@@ -454,8 +391,8 @@ def main():
                      "ORDERFLEET_GATEWAY_MAX_HEADER_BYTES": "8192",
                      "ORDERFLEET_GATEWAY_MAX_BODY": str(MAX_BODY),
                      "ORDERFLEET_METRICS_LISTEN": "127.0.0.1:0"})
-    api = port_from_log(gateway, "msg=listening")
-    ops = port_from_log(gateway, "ops endpoint listening")
+    api = RUN.port_from_log(gateway, "msg=listening")
+    ops = RUN.port_from_log(gateway, "ops endpoint listening")
     wait_for("gateway /readyz 200",
              lambda: http("GET", "http://127.0.0.1:%d/readyz" % api)[0] == 200)
     check("access control: API keys" in log_text(gateway) and "keys=2" in log_text(gateway),
@@ -479,21 +416,6 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except AssertionError as e:
-        fail(str(e))
-    finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-    if failures:
-        for p in procs:
-            print("---- last lines of %s ----" % p.name)
-            print("\n".join(log_text(p).splitlines()[-20:]))
+    if RUN.run_main(main):
         sys.exit(1)
     print("test_gateway_security: all checks passed")

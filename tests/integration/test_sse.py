@@ -35,67 +35,19 @@ import tempfile
 import threading
 import time
 
-BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
-LOGS = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp())
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import fleettest  # noqa: E402
+from fleettest import request  # noqa: E402
+
 MODE = sys.argv[3] if len(sys.argv) > 3 else "sse"
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.makedirs(LOGS, exist_ok=True)
+RUN = fleettest.Run(sys.argv[1] if len(sys.argv) > 1 else "build/bin",
+                    sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp(),
+                    "sse-" + MODE + "-{name}-{pid}.log", timeout=20.0, interval=0.02)
+wait_for, start = RUN.wait_for, RUN.start
 
 KEEPALIVE_MS = 200
 MAX_STREAMS = 4
-procs = []
-
-
-def wait_for(what, fn, timeout=20.0, interval=0.02):
-    """fn() until it returns something truthy, or raise after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(interval)  # polling a condition, bounded by the deadline
-
-
-def start(name, args, env=None):
-    log = open(os.path.join(LOGS, "sse-%s-%s-%d.log" % (MODE, name, os.getpid())), "w+")
-    e = dict(os.environ)
-    e.update(env or {})
-    p = subprocess.Popen([os.path.join(BIN, args[0])] + args[1:], stdout=subprocess.PIPE,
-                         stderr=log, env=e, text=True)
-    p.log = log
-    p.name = name
-    procs.append(p)
-    return p
-
-
-def log_text(p):
-    with open(p.log.name) as f:
-        return f.read()
-
-
-def port_from_log(p, msg):
-    def find():
-        for line in log_text(p).splitlines():
-            if msg in line:
-                m = re.search(r"\bport=(\d+)", line)
-                if m:
-                    return int(m.group(1))
-        if p.poll() is not None:
-            raise AssertionError("%s exited with %s:\n%s" % (p.name, p.returncode, log_text(p)))
-        return None
-    return wait_for("%s to log %r" % (p.name, msg), find)
-
-
-def request(port, method, path, body=None, headers=None, timeout=10):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-    finally:
-        c.close()
 
 
 def gauge(mport, name):
@@ -184,16 +136,14 @@ def expect_outcome(stream, order_id, what):
 
 
 def start_fleet(n_gateways, gateway_env=None):
-    broker = start("devbroker", ["order-devbroker"])
-    bootstrap = broker.stdout.readline().strip()
-    assert bootstrap, "order-devbroker printed no bootstrap servers:\n" + log_text(broker)
+    _, bootstrap = RUN.start_devbroker()
     gws = []
     for i in range(n_gateways):
         env = {"ORDERFLEET_METRICS_LISTEN": "127.0.0.1:0"}
         env.update(gateway_env or {})
         g = start("gateway%d" % i, ["order-gateway", "-b", bootstrap, "-l", "127.0.0.1:0"], env)
-        g.api = port_from_log(g, "msg=listening")
-        g.mport = port_from_log(g, "ops endpoint listening")
+        g.api = RUN.port_from_log(g, "msg=listening")
+        g.mport = RUN.port_from_log(g, "ops endpoint listening")
         gws.append(g)
     for g in gws:
         wait_for(g.name + " ready", lambda g=g: request(g.api, "GET", "/readyz")[0] == 200)
@@ -392,10 +342,8 @@ def main():
     try:
         {"sse": test_sse, "fleet": test_fleet}[MODE]()
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in reversed(procs):
+        fleettest.terminate(reversed(RUN.procs))
+        for p in reversed(RUN.procs):
             try:
                 p.wait(10)
             except subprocess.TimeoutExpired:

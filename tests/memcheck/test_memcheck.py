@@ -26,75 +26,34 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import fleettest  # noqa: E402
+from fleettest import log_text  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
 SRC = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else ".")
 LOGS = os.path.abspath(sys.argv[3] if len(sys.argv) > 3 else tempfile.mkdtemp())
-os.makedirs(LOGS, exist_ok=True)
 SUPP = os.path.join(SRC, "tests", "valgrind.supp")
 WAIT = 90.0  # seconds for anything to happen under valgrind (20-50x slower)
-
-procs = []
-failures = []
-
-
-def fail(msg):
-    failures.append(msg)
-    print("FAIL: " + msg, flush=True)
-
-
-def wait_for(what, fn, timeout=WAIT, interval=0.1):
-    """fn() until it returns something truthy, or raise after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(interval)  # polling a condition, bounded by the deadline
-
-
-def vg_cmd(name, args):
-    vlog = os.path.join(LOGS, "memcheck-%s.valgrind.log" % name)
-    return vlog, ["valgrind", "--tool=memcheck", "--error-exitcode=99",
-                  "--errors-for-leak-kinds=definite", "--leak-check=full",
-                  "--track-origins=no", "--num-callers=30", "--suppressions=" + SUPP,
-                  "--log-file=" + vlog, os.path.join(BIN, args[0])] + args[1:]
+RUN = fleettest.Run(BIN, LOGS, "memcheck-{name}.log", timeout=WAIT, interval=0.1)
+fail, wait_for = RUN.fail, RUN.wait_for
 
 
 def start(name, args, stdin=None, stdout=subprocess.PIPE):
-    vlog, cmd = vg_cmd(name, args)
-    log = open(os.path.join(LOGS, "memcheck-%s.log" % name), "w+")
-    p = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=log, text=True)
-    p.log, p.vlog, p.name = log, vlog, name
-    procs.append(p)
+    """Starts BIN/args[0] under valgrind memcheck, its report in p.vlog."""
+    vlog = os.path.join(LOGS, "memcheck-%s.valgrind.log" % name)
+    p = RUN.start(name, args, stdin=stdin, stdout=stdout,
+                  prefix=["valgrind", "--tool=memcheck", "--error-exitcode=99",
+                          "--errors-for-leak-kinds=definite", "--leak-check=full",
+                          "--track-origins=no", "--num-callers=30", "--suppressions=" + SUPP,
+                          "--log-file=" + vlog])
+    p.vlog = vlog
     return p
-
-
-def log_text(p):
-    with open(p.log.name) as f:
-        return f.read()
-
-
-def wait_log(p, pattern):
-    """The first match of pattern in p's log, waiting for it."""
-    def find():
-        m = re.search(pattern, log_text(p))
-        if m:
-            return m
-        if p.poll() is not None:
-            raise AssertionError("%s exited with %s before logging %r:\n%s"
-                                 % (p.name, p.returncode, pattern, log_text(p)))
-        return None
-    return wait_for("%s to log %r" % (p.name, pattern), find)
 
 
 def check_valgrind(p, want_status=0):
@@ -126,17 +85,6 @@ def check_valgrind(p, want_status=0):
               flush=True)
 
 
-def stop(p, timeout=WAIT):
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-        fail("%s did not stop within %.0f s of SIGTERM" % (p.name, timeout))
-
-
 def order(customer, sku, qty):
     return json.dumps({"customerId": customer, "currency": "EUR",
                        "items": [{"sku": sku, "quantity": qty, "unitPrice": "899"}]})
@@ -157,7 +105,7 @@ def main():
     print("brokers: %s (%.0f s)" % (brokers, time.monotonic() - t0), flush=True)
 
     worker = start("worker", ["order-worker", "-b", brokers, "--id", "memcheck-worker"])
-    wait_log(worker, r'msg="partitions assigned"')
+    RUN.wait_log(worker, r'msg="partitions assigned"')
     print("worker assigned (%.0f s)" % (time.monotonic() - t0), flush=True)
 
     ndjson = os.path.join(LOGS, "memcheck-orders.ndjson")
@@ -179,18 +127,14 @@ def main():
     check_valgrind(wait)
 
     gateway = start("gateway", ["order-gateway", "-b", brokers, "-l", "127.0.0.1:0"])
-    port = int(wait_log(gateway, r"msg=ready port=(\d+)").group(1))
+    port = int(RUN.wait_log(gateway, r"msg=ready port=(\d+)").group(1))
 
     def post():
-        req = urllib.request.Request(
-            "http://127.0.0.1:%d/v1/orders" % port,
-            data=order("c-http", "BURGER-CLASSIC", 2).encode(), method="POST",
-            headers={"Content-Type": "application/json", "Prefer": "wait=60"})
-        try:
-            with urllib.request.urlopen(req, timeout=WAIT) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
+        status, _, body = fleettest.http(
+            "POST", "http://127.0.0.1:%d/v1/orders" % port,
+            order("c-http", "BURGER-CLASSIC", 2).encode(),
+            {"Content-Type": "application/json", "Prefer": "wait=60"}, timeout=WAIT)
+        return status, body
 
     # The gateway may log ready before its producer has a broker connection
     # (slow under valgrind); it then answers 503 kafka-unavailable, "the
@@ -208,10 +152,11 @@ def main():
     print("POST answered %d (%.0f s)" % (status, time.monotonic() - t0), flush=True)
 
     for p in (gateway, worker, broker):
-        stop(p)
+        fleettest.terminate([p])
+        RUN.wait_stopped(p, WAIT)
         check_valgrind(p)
     print("test_memcheck: %.0f s" % (time.monotonic() - t0), flush=True)
-    return 1 if failures else 0
+    return 1 if RUN.failures else 0
 
 
 if __name__ == "__main__":
@@ -221,10 +166,7 @@ if __name__ == "__main__":
         fail(str(e))
         rc = 1
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    if failures:
-        print("test_memcheck: %d failure(s); logs in %s" % (len(failures), LOGS))
+        RUN.kill_all()
+    if RUN.failures:
+        print("test_memcheck: %d failure(s); logs in %s" % (len(RUN.failures), LOGS))
     sys.exit(rc)

@@ -18,9 +18,10 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import fleettest  # noqa: E402
+from fleettest import http, log_text  # noqa: E402
 
 try:
     from prometheus_client.parser import text_string_to_metric_families
@@ -28,80 +29,14 @@ except ImportError:  # pragma: no cover - the package list installs it
     sys.exit("test_operations: python3-prometheus-client is missing "
              "(deploy/install-deps.sh deploy/packages-e2e.txt)")
 
-BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
-LOGS = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp())
-os.makedirs(LOGS, exist_ok=True)
+RUN = fleettest.Run(sys.argv[1] if len(sys.argv) > 1 else "build/bin",
+                    sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp(),
+                    "ops-{name}-{pid}.log")
+fail, check, wait_for, start = RUN.fail, RUN.check, RUN.wait_for, RUN.start
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00-%s-00f067aa0ba902b7-01" % TRACE_ID
 ORDERS = 30
 SECRET = "orderfleet-test-secret-5f3a"
-
-procs = []
-failures = []
-
-
-def fail(msg):
-    failures.append(msg)
-    print("FAIL: " + msg, flush=True)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-    return cond
-
-
-def wait_for(what, fn, timeout=30.0, interval=0.05):
-    """fn() until it returns something truthy, or raise after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(interval)  # polling a condition, bounded by the deadline
-
-
-def start(name, args, env=None):
-    log = open(os.path.join(LOGS, "ops-%s-%d.log" % (name, os.getpid())), "w+")
-    e = dict(os.environ)
-    e.update(env or {})
-    p = subprocess.Popen([os.path.join(BIN, args[0])] + args[1:], stdout=subprocess.PIPE,
-                         stderr=log, env=e, text=True)
-    p.log = log
-    p.name = name
-    procs.append(p)
-    return p
-
-
-def log_text(p):
-    with open(p.log.name) as f:
-        return f.read()
-
-
-def port_from_log(p, msg):
-    """The port= of the first line with msg (logfmt or JSON)."""
-    def find():
-        for line in log_text(p).splitlines():
-            if msg not in line:
-                continue
-            m = re.search(r'"port":(\d+)', line) or re.search(r"\bport=(\d+)", line)
-            if m:
-                return int(m.group(1))
-        if p.poll() is not None:
-            raise AssertionError("%s exited with %s:\n%s" % (p.name, p.returncode, log_text(p)))
-        return None
-    return wait_for("%s to log %r" % (p.name, msg), find)
-
-
-def http(method, url, body=None, headers=None):
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, dict(r.headers), r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read().decode()
 
 
 def scrape(port):
@@ -156,9 +91,7 @@ def stall_and_recover(p, port, stall_file):
 
 def main():
     stall_dir = tempfile.mkdtemp()
-    broker = start("devbroker", ["order-devbroker"])
-    bootstrap = broker.stdout.readline().strip()
-    assert bootstrap, "order-devbroker printed no bootstrap servers:\n" + log_text(broker)
+    broker, bootstrap = RUN.start_devbroker()
 
     common = {"ORDERFLEET_METRICS_LISTEN": "127.0.0.1:0",
               "ORDERFLEET_METRICS_LIVENESS_MS": "1000"}
@@ -173,9 +106,9 @@ def main():
     gateway = start("gateway", ["order-gateway", "-b", bootstrap, "-l", "127.0.0.1:0",
                                 "--log-format", "json"],
                     dict(common, ORDERFLEET_TEST_STALL_FILE=gateway_stall))
-    wport = port_from_log(worker, "ops endpoint listening")
-    gport = port_from_log(gateway, "ops endpoint listening")
-    api = port_from_log(gateway, '"msg":"listening"')
+    wport = RUN.port_from_log(worker, "ops endpoint listening")
+    gport = RUN.port_from_log(gateway, "ops endpoint listening")
+    api = RUN.port_from_log(gateway, '"msg":"listening"')
 
     # Both get ready by themselves: the worker once its group is steady,
     # the gateway once its reply consumer is positioned.
@@ -303,22 +236,6 @@ def main():
 
 
 if __name__ == "__main__":
-    code = 0
-    try:
-        main()
-    except AssertionError as e:
-        fail(str(e))
-    finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-    if failures:
-        for p in procs:
-            print("---- last lines of %s ----" % p.name)
-            print("\n".join(log_text(p).splitlines()[-15:]))
+    if RUN.run_main(main, 15):
         sys.exit(1)
     print("test_operations: all checks passed")

@@ -20,6 +20,7 @@
 #include "common/order_json.h"
 #include "consumer/fulfillment.h"
 #include "fuzz.h"
+#include "fuzz_order.h"
 
 static void check_placed(const order_placed_t *a) {
     size_t alen, blen;
@@ -48,20 +49,7 @@ static void check_placed(const order_placed_t *a) {
     else
         FUZZ_CHECK(res.reason[0] != '\0', "rejected without a reason");
 
-    char *json = orderjson_placed_dump(a);
-    FUZZ_CHECK(json != NULL, "JSON dump failed");
-    order_placed_t *c = NULL;
-    char jerr[320];
-    int rc = orderjson_parse_placed(json, strlen(json), &c, jerr, sizeof(jerr));
-    if (rc != ORDERJSON_OK) fprintf(stderr, "dump: %s\n", json);
-    FUZZ_CHECK(rc == ORDERJSON_OK, jerr);
-    char *json2 = orderjson_placed_dump(c);
-    FUZZ_CHECK(json2 != NULL, "second JSON dump failed");
-    if (strcmp(json, json2) != 0) fprintf(stderr, "dump 1: %s\ndump 2: %s\n", json, json2);
-    FUZZ_CHECK(strcmp(json, json2) == 0, "JSON dump -> parse -> dump changed the order");
-    free(json2);
-    codec_placed_free(c);
-    free(json);
+    fuzz_json_round_trip(a);
 }
 
 static void check_completed(const order_completed_t *a) {

@@ -17,6 +17,7 @@
 #include "common/order_codec.h"
 #include "common/order_json.h"
 #include "fuzz.h"
+#include "fuzz_order.h"
 
 static void check_violations(const orderjson_errors *errs, const char *errstr) {
     FUZZ_CHECK(errs->count >= 1 && errs->count <= ORDERJSON_MAX_VIOLATIONS,
@@ -54,20 +55,7 @@ static void check_order(const order_placed_t *a, const order_placed_t *b) {
     free(bbuf);
     free(abuf);
 
-    char *json = orderjson_placed_dump(a);
-    FUZZ_CHECK(json != NULL, "JSON dump failed");
-    order_placed_t *c = NULL;
-    char jerr[320];
-    int rc = orderjson_parse_placed(json, strlen(json), &c, jerr, sizeof(jerr));
-    if (rc != ORDERJSON_OK) fprintf(stderr, "dump: %s\n", json);
-    FUZZ_CHECK(rc == ORDERJSON_OK, jerr);
-    char *json2 = orderjson_placed_dump(c);
-    FUZZ_CHECK(json2 != NULL, "second JSON dump failed");
-    if (strcmp(json, json2) != 0) fprintf(stderr, "dump 1: %s\ndump 2: %s\n", json, json2);
-    FUZZ_CHECK(strcmp(json, json2) == 0, "JSON dump -> parse -> dump changed the order");
-    free(json2);
-    codec_placed_free(c);
-    free(json);
+    fuzz_json_round_trip(a);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

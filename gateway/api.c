@@ -737,7 +737,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         *socket_context = NULL;
         if (!ci) return;
-        if (limits_refuse(api->limits, ci->connect_fd)) { /* 503 sent, closed by the daemon */
+        if ((*socket_context = limits_refuse(api->limits, ci->connect_fd))) {
+            /* 503 sent; whatever it had sent is never served (limits_live) */
             log_debug("connection refused: gateway.max_connections reached", NULL);
             return;
         }
@@ -894,6 +895,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     api_t *api = cls;
     api_request *rq = *con_cls;
     (void)version;
+    /* refused, answered 408 or cut off: the client was told it was not
+     * served, so nothing it sent is (the connection closes) */
+    if (!limits_live(conn_limits(conn))) return MHD_NO;
     if (!rq) {
         rq = calloc(1, sizeof(*rq));
         if (!rq) return MHD_NO;

@@ -27,6 +27,7 @@ struct limits {
     limits_conn *head, *tail;
     char late[512], full[512]; /* the 408 and 503 answers, whole */
     size_t late_len, full_len;
+    limits_conn refused; /* the entry of every refused connection (PHASE_CUT) */
 };
 
 /* Renders a whole HTTP/1.1 answer with a problem+json body into buf. */
@@ -50,6 +51,8 @@ limits_t *limits_new(int64_t timeout_ms, unsigned max_connections) {
     if (!l) return NULL;
     l->timeout_us = timeout_ms * 1000;
     l->max_connections = max_connections;
+    l->refused.ph = PHASE_CUT;
+    l->refused.fd = -1;
     char detail[160];
     snprintf(detail, sizeof(detail),
              "the request did not arrive whole within %lld ms (gateway.request_timeout_ms)",
@@ -100,11 +103,15 @@ static void write_answer(int fd, const char *text, size_t len) {
     if (len) (void)send(fd, text, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-int limits_refuse(limits_t *l, int fd) {
-    if (!l->max_connections || l->open < l->max_connections) return 0;
+limits_conn *limits_refuse(limits_t *l, int fd) {
+    if (!l->max_connections || l->open < l->max_connections) return NULL;
     write_answer(fd, l->full, l->full_len);
     (void)shutdown(fd, SHUT_RDWR);
-    return 1;
+    return &l->refused;
+}
+
+int limits_live(const limits_conn *c) {
+    return !c || c->ph == PHASE_HEAD || c->ph == PHASE_BODY || c->ph == PHASE_IN;
 }
 
 limits_conn *limits_open(limits_t *l, int fd, int64_t now_us) {
@@ -119,7 +126,7 @@ limits_conn *limits_open(limits_t *l, int fd, int64_t now_us) {
 }
 
 void limits_close(limits_t *l, limits_conn *c) {
-    if (!c) return;
+    if (!c || c == &l->refused) return;
     if (listed(c)) unlink_conn(l, c);
     l->open--;
     free(c);

@@ -48,8 +48,16 @@ typedef struct limits_conn limits_conn;
 limits_t *limits_new(int64_t timeout_ms, unsigned max_connections);
 
 /* When max_connections are open: answers the new connection on fd 503
- * (problem+json, Retry-After) and shuts it down, and returns 1; else 0. */
-int limits_refuse(limits_t *l, int fd);
+ * (problem+json, Retry-After), shuts it down and returns its entry (shared
+ * by every refused connection, owned by l; limits_close() ignores it); else
+ * NULL. */
+limits_conn *limits_refuse(limits_t *l, int fd);
+
+/* 0 when the connection was refused, or its request was answered 408 or cut
+ * off: whatever libmicrohttpd still reads from it must not be served (the
+ * client was told it was not). 1 otherwise, and for NULL (a connection not
+ * limited, for lack of memory). */
+int limits_live(const limits_conn *c);
 
 /* Frees the tracker and every connection still in it. NULL is fine. */
 void limits_free(limits_t *l);

@@ -247,7 +247,7 @@ def test_access(api, keys_path, gateway):
     check(s == 202, "keys after a failed reload: %d" % s)
 
 
-def test_limits(api):
+def test_limits(api, ops):
     base = "http://127.0.0.1:%d" % api
     auth = "Authorization: Bearer %s\r\n" % WRITER_KEY
 
@@ -325,6 +325,32 @@ def test_limits(api):
     check(b"request-timeout" in got, "408 without its problem type: %r" % got[:300])
     check(elapsed <= TIMEOUT_MS / 1000.0 + 2, "slow body answered after %.2f s" % elapsed)
 
+    # Told 408, never served: a body completed right after its 408 (within
+    # the grace before the cut) does not place the order.
+    placed = metric(ops, "orderfleet_gateway_orders_placed_total")
+    body = ORDER
+    s = socket.create_connection(("127.0.0.1", api), timeout=10)
+    s.sendall(("POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               + auth + "Content-Length: %d\r\n\r\n" % len(body)).encode() + body[:1])
+    s.settimeout(TIMEOUT_MS / 1000.0 + 5)
+    got = s.recv(65536)
+    try:
+        s.sendall(body[1:])  # the rest at once, inside the grace
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    except (BrokenPipeError, ConnectionResetError, socket.timeout):
+        pass
+    s.close()
+    check(status_of(got) == 408, "late body: got %r, want 408" % got[:200])
+    check(b"HTTP/1.1 201" not in got and b"HTTP/1.1 202" not in got,
+          "a request answered 408 was served too: %r" % got[:400])
+    check(metric(ops, "orderfleet_gateway_orders_placed_total") == placed,
+          "a request answered 408 placed its order (orders_placed_total %s -> %s)" %
+          (placed, metric(ops, "orderfleet_gateway_orders_placed_total")))
+
     # A request that arrived whole is not cut, even when its answer waits
     # longer than the timeout: a POST waiting (Prefer: wait) for a reply
     # no worker sends gets its 202 after 3 s > 1.5 s.
@@ -399,7 +425,7 @@ def main():
           "the start log does not say API keys are on")
 
     test_access(api, keys, gateway)
-    test_limits(api)
+    test_limits(api, ops)
 
     r401 = metric(ops, "orderfleet_gateway_auth_refused_total", code="401")
     r403 = metric(ops, "orderfleet_gateway_auth_refused_total", code="403")

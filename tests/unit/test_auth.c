@@ -201,7 +201,8 @@ static void test_equal(void **state) {
 /* limits: a connection past its deadline is cut (its socket shut down),
  * one whose request arrived whole is not, and the next deadline is
  * reported; in the body phase it is answered 408 first and cut after the
- * grace; beyond max_connections a connection is answered 503. */
+ * grace, and what it still sends is not served; beyond max_connections a
+ * connection is answered 503 and never served. */
 static void test_limits(void **state) {
     (void)state;
     int head[2], body[2], in[2];
@@ -236,6 +237,11 @@ static void test_limits(void **state) {
     assert_non_null(strstr(answer, "\"status\":408"));
     assert_non_null(strstr(answer, "within 1000 ms"));
     assert_int_equal(read(body[1], &c, 1), 0);
+    /* told 408: whatever of it still arrives is not served; the others are */
+    assert_false(limits_live(cb));
+    assert_false(limits_live(ch)); /* cut */
+    assert_true(limits_live(ci));
+    assert_true(limits_live(NULL)); /* not limited (no memory for its entry) */
     /* ... and cut (both sides) after the grace */
     assert_int_equal(limits_next_ms(l, t0 + 1100000), LIMITS_ANSWER_GRACE_MS);
     assert_int_equal(limits_sweep(l, t0 + 1100000 + LIMITS_ANSWER_GRACE_MS * 1000 - 1), 0);
@@ -248,7 +254,9 @@ static void test_limits(void **state) {
     /* three open: the fourth is refused with a 503 */
     int extra[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, extra), 0);
-    assert_int_equal(limits_refuse(l, extra[0]), 1);
+    limits_conn *refused = limits_refuse(l, extra[0]);
+    assert_non_null(refused);
+    assert_false(limits_live(refused)); /* what it sent is never served */
     n = read(extra[1], answer, sizeof(answer) - 1);
     assert_true(n > 0);
     answer[n] = '\0';
@@ -256,10 +264,11 @@ static void test_limits(void **state) {
     assert_non_null(strstr(answer, "Retry-After: 5\r\n"));
     close(extra[0]);
     close(extra[1]);
+    limits_close(l, refused); /* shared and owned by l: ignored */
     limits_close(l, ch);
     limits_close(l, cb);
     limits_close(l, ci);
-    assert_int_equal(limits_refuse(l, in[0]), 0); /* none open now */
+    assert_null(limits_refuse(l, in[0])); /* none open now */
     limits_free(l);
     /* timeout 0: nothing is ever due; no connection limit */
     l = limits_new(0, 0);

@@ -736,7 +736,7 @@ static void wipe(char *p) {
 int config_read_secret_file(const char *path, const char *what, char **out, char *errstr,
                             size_t errsize) {
     char *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not hang us */
     if (fd < 0)
         return fail(errstr, errsize, "%s: cannot open %s: %s", what, path, strerror(errno));
     struct stat st;
@@ -830,6 +830,9 @@ static int resolve_kafka_files(load_ctx *ctx) {
         wipe(content);
         free(content);
         if (rc != CONFIG_OK) return CONFIG_ERR;
+        /* kafka_add() may have removed an earlier entry of that name and so
+         * moved the rest down: scan again (each turn removes a .file entry) */
+        i = 0;
     }
     return CONFIG_OK;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -210,6 +211,50 @@ static void test_env_beats_file(void **state) {
     assert_string_equal(fx->cfg.topic_orders, "env-orders");
     assert_true(fx->cfg.handler_failure_rate == 0.25);
     assert_string_equal(fx->cfg.worker_group, "file"); /* no env: the file's */
+}
+
+/* Writes a secret file of mode 0600 (mkstemp's) with text; its name into
+ * path (64 bytes); the caller unlinks it. */
+static void write_secret(char *path, const char *text) {
+    snprintf(path, 64, "/tmp/test_config_secret_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+/* Kafka properties from files: two <name>.file entries from the environment,
+ * one replacing a plain property the file set earlier (which moves the
+ * entries after it), both resolved; a FIFO is refused at once, not waited on. */
+static void test_kafka_secret_files(void **state) {
+    fixture *fx = *state;
+    char pw[64], key[64];
+    write_secret(pw, "sasl-secret\n");
+    write_secret(key, "key-secret");
+    const char *path = write_cfg(fx, "kafka = { sasl_password = \"in-the-file\";\n"
+                                     "          client_id = \"c\"; };\n");
+    setenv("ORDERFLEET_KAFKA_SASL_PASSWORD_FILE", pw, 1);
+    setenv("ORDERFLEET_KAFKA_SSL_KEY_PASSWORD_FILE", key, 1);
+    int rc = load(fx, path, NULL, 0);
+    unlink(pw);
+    unlink(key);
+    if (rc != CONFIG_OK) fail_msg("%s", fx->err);
+    assert_string_equal(config_kafka_get(&fx->cfg, "sasl.password"), "sasl-secret");
+    assert_string_equal(config_kafka_get(&fx->cfg, "ssl.key.password"), "key-secret");
+    assert_null(config_kafka_get(&fx->cfg, "sasl.password.file"));
+    assert_null(config_kafka_get(&fx->cfg, "ssl.key.password.file"));
+    config_free(&fx->cfg);
+
+    char fifo[64];
+    snprintf(fifo, sizeof(fifo), "/tmp/test_config_fifo_%d", (int)getpid());
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    unsetenv("ORDERFLEET_KAFKA_SSL_KEY_PASSWORD_FILE");
+    setenv("ORDERFLEET_KAFKA_SASL_PASSWORD_FILE", fifo, 1);
+    rc = load(fx, path, NULL, 0);
+    unlink(fifo);
+    assert_int_equal(rc, CONFIG_ERR);
+    assert_non_null(strstr(fx->err, "is not a regular file"));
 }
 
 static void test_override_beats_env(void **state) {
@@ -555,6 +600,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_worker_id_default, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_env_beats_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kafka_secret_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_override_beats_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kafka_mapping, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_setting, setup, teardown),

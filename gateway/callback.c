@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -489,6 +491,9 @@ struct callback {
     callback_queue *q;
     int stopping;
     int64_t stop_deadline_ms;
+    /* stop_deadline_ms once stopping, else INT64_MAX: read without the lock by
+     * an attempt under way (on_progress), which it cuts when it passes. */
+    _Atomic int64_t abort_at_ms;
     callback_stats st;
     int thread_started, stopped, curl_inited, sync_inited;
     pthread_t thread;
@@ -539,7 +544,7 @@ static int load_secret(callback_t *cb, const of_config *cfg, int *have, char *er
         }
     }
     if (!cb && tmp.secret) {
-        memset(tmp.secret, 0, tmp.secret_len);
+        OPENSSL_cleanse(tmp.secret, tmp.secret_len);
         free(tmp.secret);
     }
     return CALLBACK_OK;
@@ -571,6 +576,7 @@ callback_t *callback_new(const of_config *cfg, gmetrics *gm, char *errstr, size_
     }
     cb->cfg = cfg;
     cb->gm = gm;
+    atomic_init(&cb->abort_at_ms, INT64_MAX);
     const char *hosts = cfg->gateway_callback_hosts ? cfg->gateway_callback_hosts : "";
     int have = 0;
     if (callback_check_config(cfg, errstr, errsize) != CALLBACK_OK ||
@@ -715,6 +721,17 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *arg) {
 #define ATTEMPT_RETRY 1
 #define ATTEMPT_FINAL 2
 
+/* libcurl's progress callback, about once a second and on every transfer
+ * event: non-zero aborts the attempt, once the gateway's stop deadline has
+ * passed (an attempt begun before the stop keeps its own, longer timeout
+ * otherwise, and the gateway's exit would wait for it). */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    const callback_t *cb = arg;
+    return time_mono_ms() >= atomic_load_explicit(&cb->abort_at_ms, memory_order_relaxed);
+}
+
 /* Makes one attempt of d, cut to timeout_ms, outside the lock. why gets a
  * short reason when not delivered; *retry_after_s the receiver's
  * Retry-After (0: none). Cost: one HTTP exchange; the handle keeps its
@@ -749,6 +766,9 @@ static int attempt(callback_t *cb, callback_delivery *d, long timeout_ms, char *
     }
     char cerr[CURL_ERROR_SIZE] = "";
     curl_easy_reset(h); /* options only: connections and caches stay */
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, cb);
     curl_easy_setopt(h, CURLOPT_URL, d->url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
@@ -894,6 +914,7 @@ void callback_stop(callback_t *cb, int grace_ms) {
     pthread_mutex_lock(&cb->mu);
     cb->stopping = 1;
     cb->stop_deadline_ms = time_mono_ms() + (grace_ms > 0 ? grace_ms : 0);
+    atomic_store_explicit(&cb->abort_at_ms, cb->stop_deadline_ms, memory_order_relaxed);
     pthread_cond_signal(&cb->cv);
     pthread_mutex_unlock(&cb->mu);
     pthread_join(cb->thread, NULL);
@@ -931,7 +952,7 @@ void callback_free(callback_t *cb) {
     callback_queue_free(cb->q);
     recent_free(cb->awaiting);
     if (cb->secret) {
-        memset(cb->secret, 0, cb->secret_len);
+        OPENSSL_cleanse(cb->secret, cb->secret_len);
         free(cb->secret);
     }
     free(cb);

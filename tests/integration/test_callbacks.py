@@ -58,10 +58,11 @@ ORDER = {"customerId": "c-cb", "currency": "EUR",
 class Receiver:
     """Records every POST: path, headers, body, and whether its signature
     verified. /ok answers 200; /flaky 503 to the first two attempts of each
-    delivery id, then 200; /bad 400."""
+    delivery id, then 200; /bad 400; /hang answers only once released."""
 
     def __init__(self):
         self.lock = threading.Lock()
+        self.released = threading.Event()
         self.deliveries = []
         self.attempts_by_delivery = {}
         recv = self
@@ -83,6 +84,8 @@ class Receiver:
                     recv.deliveries.append({"path": self.path, "headers": dict(self.headers),
                                             "body": body, "verified": verified, "why": why})
                 status = 200
+                if self.path == "/hang":
+                    recv.released.wait(60)  # a receiver that does not answer
                 if self.path == "/flaky" and k <= 2:
                     status = 503
                 elif self.path == "/bad":
@@ -308,6 +311,30 @@ def main():
           "the delivery cut by the stop was not logged: %r" % undelivered)
     check(re.search(r'msg="callbacks stopped".*undelivered_at_shutdown=1', log_text(gateway)),
           "the stop summary")
+
+    # 7. Shutdown during an attempt that the receiver never answers, with a
+    # per-attempt timeout (30 s) far beyond the grace period (5 s): the attempt
+    # is cut at the grace's end, so the gateway still exits in time.
+    slow = start("gateway-slow", ["order-gateway", "-b", bootstrap, "-l", "127.0.0.1:0"],
+                 {"ORDERFLEET_GATEWAY_CALLBACK_HOSTS": "127.0.0.1:%d" % recv.port,
+                  "ORDERFLEET_GATEWAY_CALLBACK_SECRET": SECRET,
+                  "ORDERFLEET_GATEWAY_CALLBACK_TIMEOUT_MS": "30000"})
+    api_slow = RUN.port_from_log(slow, "msg=listening")
+    wait_for("gateway-slow ready",
+             lambda: http("GET", "http://127.0.0.1:%d/readyz" % api_slow)[0] == 200)
+    status, _, text = post_order(api_slow, {"callbackUrl": base + "/hang"},
+                                 {"Prefer": "respond-async"})
+    oid_hang = json.loads(text)["orderId"]
+    wait_for("the attempt of " + oid_hang, lambda: recv.for_order(oid_hang))
+    t_stop = time.monotonic()
+    slow.terminate()
+    check(slow.wait(timeout=40) == 0, "gateway-slow stopped cleanly")
+    took = time.monotonic() - t_stop
+    recv.released.set()
+    check(took < 10, "the stop waited %.1f s for an attempt the receiver never answered" % took)
+    check(any("callback undelivered" in l and oid_hang in l
+              for l in log_text(slow).splitlines()),
+          "the attempt cut by the stop was not logged undelivered")
 
     # A clean stop, and the secret in no line of any log.
     for p in (plain,):

@@ -1080,7 +1080,10 @@ const char *api_not_ready(const api_t *api) {
     return NULL;
 }
 
-void api_stats_get(const api_t *api, api_stats *st) { *st = api->st; }
+void api_stats_get(const api_t *api, api_stats *st) {
+    *st = api->st;
+    st->connections = limits_open_count(api->limits);
+}
 
 void api_set_callbacks(api_t *api, callback_t *cb) { api->callbacks = cb; }
 

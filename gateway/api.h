@@ -44,6 +44,7 @@ typedef struct api_stats {
     uint64_t orders_placed;  /* POSTs that published an order */
     uint64_t idempotent_hits; /* POSTs answered from an earlier one's key */
     size_t waiting;          /* connections suspended for a reply */
+    size_t connections;      /* HTTP connections open (not those refused) */
 } api_stats;
 
 /* Starts listening on cfg->gateway_listen ("host:port"; port 0 picks a free

@@ -43,6 +43,9 @@ int gmetrics_init(gmetrics *gm, metrics *reg) {
         "result");
     gm->waiting = metric_series(metrics_gauge(
         reg, "waiting_requests", "Requests suspended, waiting for their reply now.", NULL));
+    gm->connections = metric_series(metrics_gauge(
+        reg, "http_connections", "HTTP connections open on the API's port now (not the refused).",
+        NULL));
     gm->orders_placed = metric_series(metrics_counter(
         reg, "orders_placed_total", "Orders published by POST /v1/orders.", NULL));
     gm->idempotent_hits = metric_series(metrics_counter(
@@ -123,11 +126,12 @@ void gmetrics_report(gmetrics *gm, const request_report *report) {
 }
 
 void gmetrics_publish(gmetrics *gm, uint64_t orders_placed, uint64_t idempotent_hits,
-                      size_t waiting, const requester_stats *rs) {
+                      size_t waiting, size_t connections, const requester_stats *rs) {
     if (!gm->reg) return;
     metric_set_count(gm->orders_placed, orders_placed);
     metric_set_count(gm->idempotent_hits, idempotent_hits);
     metric_set(gm->waiting, (double)waiting);
+    metric_set(gm->connections, (double)connections);
     for (int r = REQUEST_REPLIED; r <= REQUEST_SHUTDOWN; r++)
         metric_set_count(gm->results[r], rs->results[r]);
     metric_set_count(gm->late_replies, rs->late_replies);

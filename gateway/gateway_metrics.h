@@ -25,7 +25,7 @@ typedef struct gmetrics {
     metrics *reg; /* borrowed; NULL: off */
     metric_family *requests;  /* by route and code */
     metric_family *durations; /* by route */
-    metric *waiting, *orders_placed, *idempotent_hits;
+    metric *waiting, *connections, *orders_placed, *idempotent_hits;
     metric *results[REQUEST_SHUTDOWN + 1]; /* requester reports, by result */
     metric *late_replies, *unknown_replies;
     metric *reply_latency;
@@ -66,6 +66,6 @@ void gmetrics_request_timeout(gmetrics *gm);
 
 /* Copies the counters kept elsewhere: once per loop turn. */
 void gmetrics_publish(gmetrics *gm, uint64_t orders_placed, uint64_t idempotent_hits,
-                      size_t waiting, const requester_stats *rs);
+                      size_t waiting, size_t connections, const requester_stats *rs);
 
 #endif

@@ -125,6 +125,8 @@ limits_conn *limits_open(limits_t *l, int fd, int64_t now_us) {
     return c;
 }
 
+unsigned limits_open_count(const limits_t *l) { return l->open; }
+
 void limits_close(limits_t *l, limits_conn *c) {
     if (!c || c == &l->refused) return;
     if (listed(c)) unlink_conn(l, c);

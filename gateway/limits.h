@@ -67,6 +67,9 @@ void limits_free(limits_t *l);
  * when out of memory (the connection is then simply not limited). */
 limits_conn *limits_open(limits_t *l, int fd, int64_t now_us);
 
+/* Connections open now (accepted and not refused, not yet closed). */
+unsigned limits_open_count(const limits_t *l);
+
 /* The connection closed. c may be NULL. */
 void limits_close(limits_t *l, limits_conn *c);
 

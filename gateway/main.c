@@ -192,7 +192,7 @@ static void turn(api_t *api, requester_t *req, history_t *hist, gmetrics *gm, op
     requester_stats r;
     api_stats_get(api, &a);
     requester_stats_get(req, &r);
-    gmetrics_publish(gm, a.orders_placed, a.idempotent_hits, a.waiting, &r);
+    gmetrics_publish(gm, a.orders_placed, a.idempotent_hits, a.waiting, a.connections, &r);
 }
 
 /* Answers the waiting requests and lets the answers go out. */
